@@ -1,0 +1,54 @@
+"""The ``wdno`` console command: one sub-command per physical system.
+
+Each system has a thin module ``experiments/<system>.py`` that defines
+``add_parser(subparsers)``: it adds ``wdno <system>`` with its own verbs
+(``generate``, ``train``, ``simulate``, ...). A system appears here as soon as
+its module exists, so ``wdno --help`` always lists exactly what is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+import wdno
+
+# Every physical system the project plans, in the order they are listed.
+KNOWN_SYSTEMS = ("burgers", "advection", "compressible_ns", "smoke", "era5")
+
+
+def available_systems() -> list[str]:
+    """Systems whose experiment module is present in this installation."""
+    return [s for s in KNOWN_SYSTEMS if importlib.util.find_spec(f"experiments.{s}") is not None]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    systems = available_systems()
+    parser = argparse.ArgumentParser(
+        prog="wdno",
+        description=(
+            "Wavelet Diffusion Neural Operator: generative simulation and control of "
+            "physical systems. Systems available: " + (", ".join(systems) or "none yet") + "."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"wdno {wdno.__version__}")
+    subparsers = parser.add_subparsers(dest="system", metavar="SYSTEM", title="systems")
+    for system in systems:
+        importlib.import_module(f"experiments.{system}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        # `wdno` or `wdno <system>` without a verb: show the relevant help.
+        (getattr(args, "parser", None) or parser).print_help()
+        return 0 if args.system is None else 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
