@@ -1,0 +1,355 @@
+"""Trajectory <-> network-tensor encoding: WDNO's wavelet-domain representation (Sec. 3.1).
+
+A sample is a whole trajectory: the state ``u`` at ``T`` time levels (including the initial state
+``u0``) and, optionally, a control/forcing ``f`` on the ``T - 1`` intervals between them. The
+encoding turns it into one channels-last array a U-Net can denoise, and back:
+
+1. **Time alignment.** The control has one frame fewer than the state. It is extended to ``T``
+   frames by repeating its last frame (edge padding), so that state and control share one
+   space-time grid and one joint transform. Decoding drops that extra frame again. (The original
+   code appends a zero frame instead, which puts a jump at the end of the time axis; the rule is
+   lossless either way, edge padding just avoids the artificial discontinuity.)
+2. **Transform.** ``transform="wavelet"``: a ``level``-level DWT over time and space jointly
+   (``(t, x)`` for a 1-D PDE, ``(t, y, x)`` for a 2-D one), subbands packed into channels by
+   :func:`wdno.wavelets.pack` (field-major: all bands of the first state field, ..., then all bands of
+   the first control field, ...). ``transform="identity"``: the physical fields themselves (the
+   paper's physical-space DDPM baseline).
+3. **Initial-state condition** (wavelet only). ``u0`` is not a subset of the joint coefficients, so
+   its spatial DWT (same wavelet, mode and level) is packed and broadcast along the time-coefficient
+   axis as extra, always-known channels. In physical space ``u0`` is simply the first time row of
+   the state channels, which is marked known instead.
+4. **Padding.** The canvas is zero-padded at the end of every grid axis up to a multiple of
+   ``pad_multiple`` (the U-Net halves its input ``len(dim_mults) - 1`` times). Padded entries are
+   known zeros.
+5. **Normalisation.** Each channel is divided by a scale computed from the training set
+   (:func:`fit_channel_scales`: the maximum absolute value, so training data lie in [-1, 1], which
+   the sampler's clipping of the predicted clean sample relies on, spec pitfall 7). Scales are data,
+   stored with the model, never hard-coded.
+
+Channel order of the encoded array: ``[state bands | control bands | initial-state bands]``; use
+:meth:`TrajectoryLayout.channel_names` to see it for a given configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wdno import wavelets
+
+TRANSFORMS = ("wavelet", "identity")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodingConfig:
+    """How a trajectory becomes a network tensor.
+
+    Attributes:
+        transform: ``"wavelet"`` (WDNO) or ``"identity"`` (physical-space DDPM baseline).
+        wavelet: PyWavelets name; the paper uses bior2.4 for Burgers, bior1.3 for smoke.
+        mode: DWT boundary mode (``periodization`` for Burgers, ``zero`` for smoke).
+        level: number of decomposition levels (the paper uses 1).
+        pad_multiple: the canvas is padded up to a multiple of this along every grid axis.
+    """
+
+    transform: str = "wavelet"
+    wavelet: str = "bior2.4"
+    mode: str = "periodization"
+    level: int = 1
+    pad_multiple: int = 8
+
+    def __post_init__(self):
+        if self.transform not in TRANSFORMS:
+            raise ValueError(
+                f"EncodingConfig.transform: expected one of {TRANSFORMS}, got {self.transform!r}"
+            )
+        if self.pad_multiple < 1:
+            raise ValueError(f"EncodingConfig.pad_multiple: expected >= 1, got {self.pad_multiple}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryLayout:
+    """Static description of the encoded tensor for one trajectory grid (hashable, jit-static).
+
+    Attributes:
+        config: the encoding configuration.
+        num_times: number of state time levels ``T`` (control has ``T - 1`` frames).
+        spatial_shape: state grid shape without time, e.g. ``(120,)`` or ``(64, 64)``.
+        num_state_fields: state fields ``Fs`` (last axis of the state array).
+        num_control_fields: control fields ``Fc`` (0 when there is no control).
+    """
+
+    config: EncodingConfig
+    num_times: int
+    spatial_shape: tuple[int, ...]
+    num_state_fields: int
+    num_control_fields: int
+
+    # ---- derived geometry -------------------------------------------------------------------
+    @property
+    def num_fields(self) -> int:
+        return self.num_state_fields + self.num_control_fields
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return (self.num_times, *self.spatial_shape)
+
+    @property
+    def trajectory_coeffs(self) -> wavelets.CoeffLayout:
+        axes = tuple(range(1, 2 + len(self.spatial_shape)))
+        return wavelets.coeff_layout(
+            (1, *self.grid_shape, self.num_fields),
+            self.config.wavelet,
+            level=self.config.level,
+            mode=self.config.mode,
+            axes=axes,
+        )
+
+    @property
+    def initial_coeffs(self) -> wavelets.CoeffLayout:
+        axes = tuple(range(1, 1 + len(self.spatial_shape)))
+        return wavelets.coeff_layout(
+            (1, *self.spatial_shape, self.num_state_fields),
+            self.config.wavelet,
+            level=self.config.level,
+            mode=self.config.mode,
+            axes=axes,
+        )
+
+    @property
+    def is_wavelet(self) -> bool:
+        return self.config.transform == "wavelet"
+
+    @property
+    def valid_shape(self) -> tuple[int, ...]:
+        """Canvas extent holding data (before padding to ``pad_multiple``)."""
+        if not self.is_wavelet:
+            return self.grid_shape
+        canvas = tuple(self.trajectory_coeffs.canvas_shape)
+        initial = tuple(self.initial_coeffs.canvas_shape)
+        return (canvas[0], *(max(a, b) for a, b in zip(canvas[1:], initial)))
+
+    @property
+    def canvas_shape(self) -> tuple[int, ...]:
+        m = self.config.pad_multiple
+        return tuple(int(math.ceil(n / m) * m) for n in self.valid_shape)
+
+    @property
+    def bands_per_field(self) -> int:
+        return self.trajectory_coeffs.num_channels // self.num_fields if self.is_wavelet else 1
+
+    @property
+    def num_state_channels(self) -> int:
+        return self.num_state_fields * self.bands_per_field
+
+    @property
+    def num_control_channels(self) -> int:
+        return self.num_control_fields * self.bands_per_field
+
+    @property
+    def num_condition_channels(self) -> int:
+        return self.initial_coeffs.num_channels if self.is_wavelet else 0
+
+    @property
+    def num_channels(self) -> int:
+        return self.num_state_channels + self.num_control_channels + self.num_condition_channels
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Encoded shape of one sample: ``(*canvas_shape, num_channels)``."""
+        return (*self.canvas_shape, self.num_channels)
+
+    def channel_names(
+        self, state_names: Sequence[str] | None = None, control_names: Sequence[str] | None = None
+    ) -> list[str]:
+        state_names = list(state_names or [f"state{i}" for i in range(self.num_state_fields)])
+        control_names = list(control_names or [f"control{i}" for i in range(self.num_control_fields)])
+        if not self.is_wavelet:
+            return state_names + control_names
+        names = self.trajectory_coeffs.channel_names(state_names + control_names)
+        initial = self.initial_coeffs.channel_names([f"{n}(t=0)" for n in state_names])
+        return names + initial
+
+    # ---- masks (numpy, static) ----------------------------------------------------------------
+    def _valid_region(self, extent: Sequence[int]) -> np.ndarray:
+        mask = np.zeros(self.canvas_shape, dtype=bool)
+        mask[tuple(slice(0, n) for n in extent)] = True
+        return mask
+
+    def pad_mask(self) -> np.ndarray:
+        """``(*canvas, C)`` bool: True on padded entries (always zero)."""
+        mask = np.ones(self.shape, dtype=bool)
+        if self.is_wavelet:
+            traj = self._valid_region(self.trajectory_coeffs.canvas_shape)
+            init = self._valid_region(
+                (self.canvas_shape[0], *self.initial_coeffs.canvas_shape)
+            )
+            n = self.num_state_channels + self.num_control_channels
+            mask[..., :n] = ~traj[..., None]
+            mask[..., n:] = ~init[..., None]
+        else:
+            mask[...] = ~self._valid_region(self.grid_shape)[..., None]
+        return mask
+
+    def known_mask(self, *, initial_state: bool = True, control: bool = True) -> np.ndarray:
+        """``(*canvas, C)`` bool: entries imposed by inpainting (conditions and padding).
+
+        Args:
+            initial_state: the initial state is given (simulation and control tasks).
+            control: the control/forcing is given (simulation task); False to generate it.
+        """
+        known = self.pad_mask().copy()
+        s, c = self.num_state_channels, self.num_control_channels
+        if control:
+            known[..., s : s + c] = True
+        if initial_state:
+            if self.is_wavelet:
+                known[..., s + c :] = True
+            else:
+                known[0, ..., :s] = True
+        return known
+
+
+def make_layout(
+    config: EncodingConfig,
+    state_shape: Sequence[int],
+    control_shape: Sequence[int] | None = None,
+) -> TrajectoryLayout:
+    """Layout for states shaped ``(T, *spatial, Fs)`` and controls ``(T - 1, *spatial, Fc)``.
+
+    Shapes are per sample (no batch axis).
+    """
+    state_shape = tuple(int(n) for n in state_shape)
+    if len(state_shape) < 3:
+        raise ValueError(
+            f"state shape: expected (time, *spatial, fields) with >= 1 spatial axis, got {state_shape}"
+        )
+    num_control_fields = 0
+    if control_shape is not None:
+        control_shape = tuple(int(n) for n in control_shape)
+        expected = (state_shape[0] - 1, *state_shape[1:-1])
+        if control_shape[:-1] != expected:
+            raise ValueError(
+                f"control shape: expected {expected + ('fields',)} (one frame fewer than the "
+                f"{state_shape[0]} state time levels, same spatial grid), got {control_shape}"
+            )
+        num_control_fields = control_shape[-1]
+    return TrajectoryLayout(
+        config=config,
+        num_times=state_shape[0],
+        spatial_shape=state_shape[1:-1],
+        num_state_fields=state_shape[-1],
+        num_control_fields=num_control_fields,
+    )
+
+
+def _pad_to(x: jax.Array, shape: Sequence[int], first_axis: int = 1) -> jax.Array:
+    widths = [(0, 0)] * x.ndim
+    for i, n in enumerate(shape):
+        widths[first_axis + i] = (0, n - x.shape[first_axis + i])
+    return jnp.pad(x, widths)
+
+
+def encode(
+    layout: TrajectoryLayout, state: jax.Array, control: jax.Array | None = None
+) -> jax.Array:
+    """Encode a batch of trajectories (un-normalised).
+
+    Args:
+        layout: from :func:`make_layout`.
+        state: ``(N, T, *spatial, Fs)``, including the initial state at ``t = 0``.
+        control: ``(N, T - 1, *spatial, Fc)`` or None when the layout has no control.
+
+    Returns:
+        ``(N, *layout.canvas_shape, layout.num_channels)``.
+    """
+    expected = (layout.num_times, *layout.spatial_shape, layout.num_state_fields)
+    if tuple(state.shape[1:]) != expected:
+        raise ValueError(f"encode: state shape {tuple(state.shape)} does not match (N, *{expected})")
+    fields = [state]
+    if layout.num_control_fields:
+        if control is None:
+            raise ValueError("encode: this layout has control fields but control=None was given")
+        extended = jnp.concatenate([control, control[:, -1:]], axis=1)  # edge-repeat last frame
+        fields.append(extended.astype(state.dtype))
+    trajectory = jnp.concatenate(fields, axis=-1)
+    if not layout.is_wavelet:
+        return _pad_to(trajectory, layout.canvas_shape)
+
+    cfg = layout.config
+    ndim = 1 + len(layout.spatial_shape)
+    coeffs = wavelets.wavedec(
+        trajectory, cfg.wavelet, level=cfg.level, mode=cfg.mode, axes=tuple(range(1, 1 + ndim))
+    )
+    packed = _pad_to(wavelets.pack(coeffs), layout.canvas_shape)
+    initial = wavelets.pack(
+        wavelets.wavedec(
+            state[:, 0], cfg.wavelet, level=cfg.level, mode=cfg.mode, axes=tuple(range(1, ndim))
+        )
+    )
+    initial = _pad_to(initial, layout.canvas_shape[1:])
+    initial = jnp.broadcast_to(
+        initial[:, None], (initial.shape[0], layout.canvas_shape[0], *initial.shape[1:])
+    )
+    return jnp.concatenate([packed, initial], axis=-1)
+
+
+def decode(layout: TrajectoryLayout, encoded: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """Invert :func:`encode` (un-normalised input): returns ``(state, control or None)``."""
+    if tuple(encoded.shape[1:]) != layout.shape:
+        raise ValueError(
+            f"decode: encoded shape {tuple(encoded.shape)} does not match (N, *{layout.shape})"
+        )
+    n = layout.num_state_channels + layout.num_control_channels
+    if layout.is_wavelet:
+        coeff_layout = layout.trajectory_coeffs
+        valid = tuple(slice(0, k) for k in coeff_layout.canvas_shape)
+        trajectory = wavelets.waverec(
+            wavelets.unpack(encoded[(slice(None), *valid, slice(0, n))], coeff_layout)
+        )
+    else:
+        valid = tuple(slice(0, k) for k in layout.grid_shape)
+        trajectory = encoded[(slice(None), *valid, slice(0, n))]
+    state = trajectory[..., : layout.num_state_fields]
+    if not layout.num_control_fields:
+        return state, None
+    return state, trajectory[:, :-1, ..., layout.num_state_fields :]
+
+
+def fit_channel_scales(
+    layout: TrajectoryLayout, encoded_batches, *, floor: float = 1e-6
+) -> np.ndarray:
+    """Per-channel max |value| over an iterable of encoded batches: the normalisation scale."""
+    scale = np.zeros(layout.num_channels, dtype=np.float64)
+    reduce_axes = tuple(range(1 + len(layout.canvas_shape)))
+    for batch in encoded_batches:
+        scale = np.maximum(scale, np.asarray(jnp.max(jnp.abs(batch), axis=reduce_axes)))
+    return np.maximum(scale, floor).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalizer:
+    """Per-channel scaling of the encoded tensor, fitted on the training set (Sec. 3.5 of the spec)."""
+
+    scale: np.ndarray  # (C,)
+
+    def normalize(self, encoded: jax.Array) -> jax.Array:
+        return encoded / jnp.asarray(self.scale, encoded.dtype)
+
+    def denormalize(self, normalized: jax.Array) -> jax.Array:
+        return normalized * jnp.asarray(self.scale, normalized.dtype)
+
+    def save(self, path: str | pathlib.Path) -> None:
+        pathlib.Path(path).write_text(json.dumps({"scale": [float(s) for s in self.scale]}, indent=1))
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path) -> Normalizer:
+        data = json.loads(pathlib.Path(path).read_text())
+        return cls(scale=np.asarray(data["scale"], dtype=np.float32))
