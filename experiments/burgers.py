@@ -1,7 +1,9 @@
 """``wdno burgers``: the Burgers experiments (spec Sec. 8.1).
 
-Verbs: ``generate`` (seeded data sets) and ``export`` (HDF5 to CF NetCDF). Each verb is one
-``_add_<verb>(verbs)`` builder listed in ``VERBS``, so a new verb is one function and one entry.
+Verbs: ``generate`` (seeded data sets), ``export`` (HDF5 to CF NetCDF), ``train``, ``simulate``,
+``evaluate``, ``plot`` (the simulation experiment, :mod:`systems.burgers.workflow`) and ``demo``
+(all of them in a row). Each verb is one ``_add_<verb>(verbs)`` builder listed in ``VERBS``, so a
+new verb is one function and one entry. The library does the work; this module parses arguments.
 """
 
 from __future__ import annotations
@@ -89,7 +91,190 @@ def _add_export(verbs) -> None:
     parser.set_defaults(func=_export)
 
 
-VERBS = (_add_generate, _add_export)
+# ---- the simulation experiment ---------------------------------------------------------------
+_OVERRIDES = {  # CLI option -> RunPreset field
+    "num_train": int,
+    "num_test": int,
+    "steps": int,
+    "batch_size": int,
+    "learning_rate": float,
+    "sampling_steps": int,
+    "seed": int,
+}
+
+
+def _preset(args):
+    import dataclasses
+
+    from systems.burgers.workflow import RUN_PRESETS
+
+    preset = RUN_PRESETS[args.preset]
+    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k, None) is not None}
+    return dataclasses.replace(preset, **overrides)
+
+
+def _models(text: str) -> tuple[str, ...]:
+    from systems.burgers.workflow import MODELS
+
+    models = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in models if m not in MODELS]
+    if bad or not models:
+        raise argparse.ArgumentTypeError(f"expected a comma list of {MODELS}, got {text!r}")
+    return models
+
+
+def _add_run_options(parser, *, preset: bool) -> None:
+    parser.add_argument(
+        "--run",
+        type=pathlib.Path,
+        default=None,
+        help="run directory (default: runs/burgers-<preset>)",
+    )
+    if not preset:
+        return
+    from systems.burgers.workflow import MODELS, RUN_PRESETS
+
+    parser.add_argument(
+        "--preset",
+        choices=sorted(RUN_PRESETS),
+        default="cpu",
+        help="tiny: tests; cpu: this 2-core CPU (default); paper: a GPU, the paper's settings",
+    )
+    parser.add_argument(
+        "--data",
+        type=pathlib.Path,
+        default=None,
+        help="data directory (default: data/burgers-<preset>)",
+    )
+    parser.add_argument(
+        "--models", type=_models, default=MODELS, help="comma list of wdno,ddpm,fno (default: all)"
+    )
+    group = parser.add_argument_group("overrides of the preset")
+    for name, kind in _OVERRIDES.items():
+        group.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+
+
+def _run_dir(args) -> pathlib.Path:
+    if args.run is not None:
+        return args.run
+    return pathlib.Path(f"runs/burgers-{getattr(args, 'preset', 'cpu')}")
+
+
+def _data_dir(args) -> pathlib.Path:
+    return args.data if args.data is not None else pathlib.Path(f"data/burgers-{args.preset}")
+
+
+def _train(args) -> int:
+    from systems.burgers import workflow
+
+    preset = _preset(args)
+    run = _run_dir(args)
+    summary = workflow.train_run(run, preset, _data_dir(args), models=args.models)
+    for kind, info in summary.items():
+        print(
+            f"{kind}: {info['steps']} steps in {info['train_seconds']:.0f} s, "
+            f"final loss {info['final_loss']:.4g}"
+        )
+    print(f"trained models are in {run}/")
+    return 0
+
+
+def _simulate(args) -> int:
+    from systems.burgers import workflow
+
+    path = workflow.simulate_run(_run_dir(args), num_test=args.num_test)
+    print(f"wrote {path}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from systems.burgers import workflow
+    from wdno import metrics
+
+    run = _run_dir(args)
+    result = workflow.evaluate_run(run)
+    print(metrics.format_table(result["metrics"]))
+    print(f"wrote {run}/metrics.json and {run}/results.md")
+    return 0
+
+
+def _plot(args) -> int:
+    from systems.burgers import workflow
+
+    for path in workflow.plot_run(_run_dir(args)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _demo(args) -> int:
+    from systems.burgers import workflow
+    from wdno import metrics
+
+    preset = _preset(args)
+    run = _run_dir(args)
+    result = workflow.run_all(run, preset, _data_dir(args), models=args.models)
+    print()
+    print(metrics.format_table(result["metrics"]))
+    print(f"\ntotal {result['total_seconds'] / 60:.1f} min")
+    print(f"table:   {run}/results.md")
+    print(f"figures: {run}/figures/ (fields.png, per_time_mae.png, training_loss.png)")
+    return 0
+
+
+def _add_train(verbs) -> None:
+    parser = verbs.add_parser(
+        "train",
+        help="train WDNO and the DDPM and FNO baselines with the same budget",
+        description="Train the simulators on <data>/train.h5 into <run>/<model>/.",
+    )
+    _add_run_options(parser, preset=True)
+    parser.set_defaults(func=_train)
+
+
+def _add_simulate(verbs) -> None:
+    parser = verbs.add_parser(
+        "simulate",
+        help="simulate the test set with the trained models",
+        description="Sample u from (u0, f) for the test set; writes <run>/predictions.nc.",
+    )
+    _add_run_options(parser, preset=False)
+    parser.add_argument("--num-test", type=int, default=None, help="default: the run's preset")
+    parser.set_defaults(func=_simulate)
+
+
+def _add_evaluate(verbs) -> None:
+    parser = verbs.add_parser(
+        "evaluate",
+        help="metrics table of a simulated run",
+        description="MSE (t > 0), MAE, max error, relative L2, spectral bands, per-time MAE; "
+        "writes <run>/metrics.json and <run>/results.md.",
+    )
+    _add_run_options(parser, preset=False)
+    parser.set_defaults(func=_evaluate)
+
+
+def _add_plot(verbs) -> None:
+    parser = verbs.add_parser(
+        "plot",
+        help="figures of a simulated run",
+        description="Heat maps (truth, predictions, errors), per-time MAE, training loss; "
+        "writes <run>/figures/*.png.",
+    )
+    _add_run_options(parser, preset=False)
+    parser.set_defaults(func=_plot)
+
+
+def _add_demo(verbs) -> None:
+    parser = verbs.add_parser(
+        "demo",
+        help="generate -> train -> simulate -> evaluate -> plot in one go",
+        description="The whole simulation experiment (cpu preset: about 15 minutes on 2 cores).",
+    )
+    _add_run_options(parser, preset=True)
+    parser.set_defaults(func=_demo)
+
+
+VERBS = (_add_generate, _add_export, _add_train, _add_simulate, _add_evaluate, _add_plot, _add_demo)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -11,9 +11,9 @@ encoding turns it into one channels-last array a U-Net can denoise, and back:
    lossless either way, edge padding just avoids the artificial discontinuity.)
 2. **Transform.** ``transform="wavelet"``: a ``level``-level DWT over time and space jointly
    (``(t, x)`` for a 1-D PDE, ``(t, y, x)`` for a 2-D one), subbands packed into channels by
-   :func:`wdno.wavelets.pack` (field-major: all bands of the first state field, ..., then all bands of
-   the first control field, ...). ``transform="identity"``: the physical fields themselves (the
-   paper's physical-space DDPM baseline).
+   :func:`wdno.wavelets.pack` (field-major: all bands of the first state field, ..., then all
+   bands of the first control field, ...). ``transform="identity"``: the physical fields
+   themselves (the paper's physical-space DDPM baseline).
 3. **Initial-state condition** (wavelet only). ``u0`` is not a subset of the joint coefficients, so
    its spatial DWT (same wavelet, mode and level) is packed and broadcast along the time-coefficient
    axis as extra, always-known channels. In physical space ``u0`` is simply the first time row of
@@ -134,7 +134,7 @@ class TrajectoryLayout:
             return self.grid_shape
         canvas = tuple(self.trajectory_coeffs.canvas_shape)
         initial = tuple(self.initial_coeffs.canvas_shape)
-        return (canvas[0], *(max(a, b) for a, b in zip(canvas[1:], initial)))
+        return (canvas[0], *(max(a, b) for a, b in zip(canvas[1:], initial, strict=True)))
 
     @property
     def canvas_shape(self) -> tuple[int, ...]:
@@ -170,7 +170,9 @@ class TrajectoryLayout:
         self, state_names: Sequence[str] | None = None, control_names: Sequence[str] | None = None
     ) -> list[str]:
         state_names = list(state_names or [f"state{i}" for i in range(self.num_state_fields)])
-        control_names = list(control_names or [f"control{i}" for i in range(self.num_control_fields)])
+        control_names = list(
+            control_names or [f"control{i}" for i in range(self.num_control_fields)]
+        )
         if not self.is_wavelet:
             return state_names + control_names
         names = self.trajectory_coeffs.channel_names(state_names + control_names)
@@ -184,16 +186,23 @@ class TrajectoryLayout:
         return mask
 
     def pad_mask(self) -> np.ndarray:
-        """``(*canvas, C)`` bool: True on padded entries (always zero)."""
+        """``(*canvas, C)`` bool: True on padded entries (always zero).
+
+        Padding is the canvas padding up to ``pad_multiple`` plus, with ``level > 1``, the
+        zero-padding of each band smaller than the coefficient canvas (``wavelets.pack``).
+        """
         mask = np.ones(self.shape, dtype=bool)
         if self.is_wavelet:
-            traj = self._valid_region(self.trajectory_coeffs.canvas_shape)
-            init = self._valid_region(
-                (self.canvas_shape[0], *self.initial_coeffs.canvas_shape)
-            )
             n = self.num_state_channels + self.num_control_channels
-            mask[..., :n] = ~traj[..., None]
-            mask[..., n:] = ~init[..., None]
+            traj = self.trajectory_coeffs
+            for channel in range(n):
+                band_shape = traj.band_shapes[channel % traj.num_bands]
+                mask[..., channel] = ~self._valid_region(band_shape)
+            init = self.initial_coeffs
+            for channel in range(self.num_condition_channels):
+                band_shape = init.band_shapes[channel % init.num_bands]
+                region = self._valid_region((self.canvas_shape[0], *band_shape))
+                mask[..., n + channel] = ~region
         else:
             mask[...] = ~self._valid_region(self.grid_shape)[..., None]
         return mask
@@ -229,7 +238,8 @@ def make_layout(
     state_shape = tuple(int(n) for n in state_shape)
     if len(state_shape) < 3:
         raise ValueError(
-            f"state shape: expected (time, *spatial, fields) with >= 1 spatial axis, got {state_shape}"
+            "state shape: expected (time, *spatial, fields) with >= 1 spatial axis, got "
+            f"{state_shape}"
         )
     num_control_fields = 0
     if control_shape is not None:
@@ -272,11 +282,30 @@ def encode(
     """
     expected = (layout.num_times, *layout.spatial_shape, layout.num_state_fields)
     if tuple(state.shape[1:]) != expected:
-        raise ValueError(f"encode: state shape {tuple(state.shape)} does not match (N, *{expected})")
+        raise ValueError(
+            f"encode: state shape {tuple(state.shape)} does not match (N, *{expected})"
+        )
     fields = [state]
+    if not layout.num_control_fields and control is not None:
+        raise ValueError(
+            "encode: this layout has no control fields (make_layout(..., control_shape=None)) "
+            f"but a control of shape {tuple(control.shape)} was given"
+        )
     if layout.num_control_fields:
         if control is None:
             raise ValueError("encode: this layout has control fields but control=None was given")
+        expected_control = (layout.num_times - 1, *layout.spatial_shape, layout.num_control_fields)
+        if control.ndim != state.ndim or tuple(control.shape[1:]) != expected_control:
+            raise ValueError(
+                f"encode: control shape {tuple(control.shape)} does not match "
+                f"(N, *{expected_control}) (one frame fewer than the {layout.num_times} state "
+                "time levels)"
+            )
+        if control.shape[0] != state.shape[0]:
+            raise ValueError(
+                f"encode: control batch size {control.shape[0]} differs from state batch size "
+                f"{state.shape[0]}"
+            )
         extended = jnp.concatenate([control, control[:, -1:]], axis=1)  # edge-repeat last frame
         fields.append(extended.astype(state.dtype))
     trajectory = jnp.concatenate(fields, axis=-1)
@@ -336,7 +365,7 @@ def fit_channel_scales(
 
 @dataclasses.dataclass(frozen=True)
 class Normalizer:
-    """Per-channel scaling of the encoded tensor, fitted on the training set (Sec. 3.5 of the spec)."""
+    """Per-channel scaling of the encoded tensor, fitted on the training set (spec Sec. 3.5)."""
 
     scale: np.ndarray  # (C,)
 
@@ -347,7 +376,9 @@ class Normalizer:
         return normalized * jnp.asarray(self.scale, normalized.dtype)
 
     def save(self, path: str | pathlib.Path) -> None:
-        pathlib.Path(path).write_text(json.dumps({"scale": [float(s) for s in self.scale]}, indent=1))
+        pathlib.Path(path).write_text(
+            json.dumps({"scale": [float(s) for s in self.scale]}, indent=1)
+        )
 
     @classmethod
     def load(cls, path: str | pathlib.Path) -> Normalizer:
