@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m experiments.demo --out runs/demo
+	$(BIN)/wdno burgers demo --preset cpu --run runs/burgers-cpu --data data/burgers-cpu
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -35,4 +35,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check wdno systems experiments tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs data .pytest_cache

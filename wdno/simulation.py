@@ -18,6 +18,7 @@ metrics skip anyway, paper Sec. 4), and ``initial_state_error`` reports how far 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -71,43 +72,32 @@ class Simulation:
     initial_state_error: np.ndarray
 
 
-def _sampler(model, layout, normalizer, schedule, sampler: SamplerConfig, batch_size: int):
-    """A jitted ``(weights, key, u0, control) -> (state, control)`` for one full batch."""
-    graphdef, weights = nnx.split(model)
+@functools.partial(jax.jit, static_argnames=("graphdef", "layout", "sampler", "clip"))
+def _sample_batch(
+    weights, scale, schedule, key, initial_state, control, *, graphdef, layout, sampler, clip
+):
+    """One batch of conditional samples, decoded: ``(state, control)``.
+
+    Jitted with the model structure, layout and sampler as static arguments, so repeated calls
+    (more batches, another test set, another notebook cell) reuse one compilation.
+    """
+    batch_size = initial_state.shape[0]
+    normalizer = encoding.Normalizer(scale)
     known_mask = jnp.asarray(layout.known_mask(initial_state=True, control=True))
     shape = (batch_size, *layout.shape)
-    clip_range = (-1.0, 1.0) if sampler.clip else None
-
-    def run(weights, key, initial_state, control):
-        state = jnp.zeros((batch_size, *layout.grid_shape, layout.num_state_fields))
-        state = state.at[:, 0].set(initial_state)
-        known_values = normalizer.normalize(encoding.encode(layout, state, control))
-        denoise = nnx.merge(graphdef, weights)
-        if sampler.method == "ddim":
-            sample = diffusion.ddim_sample(
-                denoise,
-                shape,
-                key,
-                schedule,
-                num_steps=sampler.num_steps,
-                eta=sampler.eta,
-                known_mask=known_mask,
-                known_values=known_values,
-                clip_range=clip_range,
-            )
-        else:
-            sample = diffusion.ddpm_sample(
-                denoise,
-                shape,
-                key,
-                schedule,
-                known_mask=known_mask,
-                known_values=known_values,
-                clip_range=clip_range,
-            )
-        return encoding.decode(layout, normalizer.denormalize(sample))
-
-    return weights, jax.jit(run)
+    clip_range = (-1.0, 1.0) if clip else None
+    state = jnp.zeros((batch_size, *layout.grid_shape, layout.num_state_fields))
+    state = state.at[:, 0].set(initial_state)
+    known_values = normalizer.normalize(encoding.encode(layout, state, control))
+    denoise = nnx.merge(graphdef, weights)
+    options = dict(known_mask=known_mask, known_values=known_values, clip_range=clip_range)
+    if sampler.method == "ddim":
+        sample = diffusion.ddim_sample(
+            denoise, shape, key, schedule, num_steps=sampler.num_steps, eta=sampler.eta, **options
+        )
+    else:
+        sample = diffusion.ddpm_sample(denoise, shape, key, schedule, **options)
+    return encoding.decode(layout, normalizer.denormalize(sample))
 
 
 def simulate(
@@ -159,10 +149,12 @@ def simulate(
         )
         if control.shape != expected_control:
             raise ValueError(f"simulate: control must be {expected_control}, got {control.shape}")
-    key = jax.random.key(key) if isinstance(key, int) else key
+    key = jax.random.key(int(key)) if isinstance(key, (int, np.integer)) else key
     sampler = sampler or SamplerConfig()
     batch_size = max(1, min(batch_size, num))
-    weights, run = _sampler(model, layout, normalizer, schedule, sampler, batch_size)
+    graphdef, weights = nnx.split(model)
+    scale = jnp.asarray(normalizer.scale, jnp.float32)
+    static = dict(graphdef=graphdef, layout=layout, sampler=sampler, clip=sampler.clip)
     states, controls = [], []
     starts = range(0, num, batch_size)
     for index, start in enumerate(tqdm(starts, desc="simulate", disable=not progress)):
@@ -172,7 +164,8 @@ def simulate(
         f = None
         if control is not None:
             f = np.concatenate([control[start:stop], np.repeat(control[:1], pad, 0)])
-        state, decoded_control = run(weights, jax.random.fold_in(key, index), u0, f)
+        batch_key = jax.random.fold_in(key, index)
+        state, decoded_control = _sample_batch(weights, scale, schedule, batch_key, u0, f, **static)
         states.append(np.asarray(state)[: stop - start])
         if decoded_control is not None:
             controls.append(np.asarray(decoded_control)[: stop - start])

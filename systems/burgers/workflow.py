@@ -295,6 +295,13 @@ def train_run(
     path = run_dir / "train.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
     for kind in models:
+        previous = summary.get(kind) if (run_dir / kind).exists() else None
+        if previous and previous["steps"] >= preset.steps:
+            # Already trained: fit() would resume at the last step and train nothing, and its
+            # record (final loss NaN, seconds of the no-op) would replace the real one.
+            if progress:
+                print(f"[train] {kind}: already trained for {previous['steps']} steps")
+            continue
         if progress:
             print(
                 f"[train] {kind}: {preset.steps} steps, batch {preset.batch_size}, "
@@ -310,6 +317,8 @@ def train_run(
             encoding_config=preset.encoding_config,
             progress=progress,
         )
+        if previous:  # resumed a shorter run: report the total training time
+            summary[kind]["train_seconds"] += previous["train_seconds"]
         _write_json(path, summary)
     return summary
 

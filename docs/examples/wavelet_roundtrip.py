@@ -1,7 +1,7 @@
-"""Interim demo: joint (t, x) wavelet round trip on a generated Burgers-like field.
+"""Example: the joint (t, x) wavelet round trip on a generated Burgers-like field.
 
-Run by ``make demo``: builds a travelling-front field u(t, x) on the WDNO Burgers grid
-(81 time levels x 120 points), takes the one-level bior2.4 / periodization DWT over (t, x)
+Run ``python docs/examples/wavelet_roundtrip.py``: builds a travelling-front field u(t, x) on the
+WDNO Burgers grid (81 time levels x 120 points), takes the one-level bior2.4 / periodization DWT over (t, x)
 jointly (the paper's transform), packs the four subbands into channels, inverts, and saves a
 figure of the field, its subbands and the reconstruction error.
 """
@@ -25,7 +25,7 @@ def travelling_front(num_times: int = 81, num_points: int = 120) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/demo"))
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/wavelet_roundtrip"))
     args = parser.parse_args(argv)
 
     import jax.numpy as jnp

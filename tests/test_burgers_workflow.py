@@ -1,0 +1,182 @@
+"""The Burgers simulation experiment end to end through the ``wdno burgers`` CLI (tiny preset).
+
+One module-scoped ``demo`` run (generate -> train -> simulate -> evaluate -> plot, about two
+minutes on two loaded CPU cores) is shared by the tests; the verbs that modify a run act on a copy.
+The models are barely trained: the checks are about the pipeline (files, shapes, conditions,
+determinism), not accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from experiments import cli
+from systems.burgers import presets, workflow
+
+MODELS = ("wdno", "ddpm", "fno")
+NUM_TEST, NUM_TIMES, NUM_X = 4, 81, 120
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("burgers")
+    run, data = root / "run", root / "data"
+    code = cli.main(["burgers", "demo", "--preset", "tiny", "--run", str(run), "--data", str(data)])
+    return code, run, data
+
+
+def _predictions(run):
+    with xr.open_dataset(run / "predictions.nc") as dataset:
+        return dataset.load()
+
+
+def test_demo_writes_the_whole_run(demo_run):
+    code, run, _ = demo_run
+    assert code == 0
+    record = json.loads((run / "run.json").read_text())
+    assert record["preset"]["name"] == "tiny"
+    assert record["num_train"] == presets.PRESETS["tiny"].num_train
+    trained = json.loads((run / "train.json").read_text())
+    assert set(trained) == set(MODELS)
+    steps = workflow.RUN_PRESETS["tiny"].steps
+    for kind in MODELS:
+        assert trained[kind]["steps"] == steps
+        assert math.isfinite(trained[kind]["final_loss"])
+        for name in ("simulator.json", "normalizer.json", "config.json", "log.csv"):
+            assert (run / kind / name).is_file(), (kind, name)
+        assert any((run / kind / "checkpoints").iterdir()), kind
+
+    figures = [run / "figures" / f"{n}.png" for n in ("fields", "per_time_mae", "training_loss")]
+    for path in figures:
+        assert path.is_file() and path.stat().st_size > 1000, path
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predictions_file(demo_run):
+    _, run, _ = demo_run
+    dataset = _predictions(run)
+    assert dataset["f"].dims == ("sample", "t_force", "x")
+    assert dataset["f"].shape == (NUM_TEST, NUM_TIMES - 1, NUM_X)
+    truth = dataset["u_true"].values
+    for name in ("u_true", *(f"u_{kind}" for kind in MODELS)):
+        assert dataset[name].dims == ("sample", "t", "x"), name
+        assert dataset[name].shape == (NUM_TEST, NUM_TIMES, NUM_X), name
+        assert np.all(np.isfinite(dataset[name].values)), name
+    for kind in MODELS:
+        # Every simulator returns the given initial state at t = 0, bit for bit.
+        np.testing.assert_array_equal(dataset[f"u_{kind}"].values[:, 0], truth[:, 0])
+    # The test set itself: the first trajectories of <data>/test.h5.
+    u, f, t, x = workflow.load_split(demo_run[2], "test", NUM_TEST)
+    np.testing.assert_array_equal(truth, u[..., 0])
+    np.testing.assert_array_equal(dataset["f"].values, f[..., 0])
+    np.testing.assert_array_equal(dataset["t"].values, t)
+    np.testing.assert_array_equal(dataset["x"].values, x)
+
+
+def test_metrics_and_results_table(demo_run):
+    _, run, _ = demo_run
+    result = json.loads((run / "metrics.json").read_text())
+    assert result["num_test"] == NUM_TEST
+    assert set(result["metrics"]) == set(MODELS)
+    for kind in MODELS:
+        assert math.isfinite(result["metrics"][kind]["mse"]), kind
+        assert result["metrics"][kind]["mse"] > 0.0
+        assert len(result["per_time_mae"][kind]) == NUM_TIMES
+    lines = (run / "results.md").read_text().splitlines()
+    for kind in MODELS:
+        rows = [line for line in lines if line.startswith(f"| {kind} |")]
+        assert len(rows) == 1, (kind, lines)
+
+
+def test_simulate_evaluate_plot_verbs_on_an_existing_run(demo_run, tmp_path):
+    _, run, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = _predictions(run)
+    for name in ("predictions.nc", "metrics.json", "results.md"):
+        (copy / name).unlink()
+    shutil.rmtree(copy / "figures")
+
+    assert cli.main(["burgers", "simulate", "--run", str(copy)]) == 0
+    after = _predictions(copy)
+    # Sampling is seeded by the preset: the rewritten predictions equal the demo's.
+    for kind in MODELS:
+        np.testing.assert_allclose(after[f"u_{kind}"], before[f"u_{kind}"], rtol=0, atol=1e-5)
+
+    assert cli.main(["burgers", "evaluate", "--run", str(copy)]) == 0
+    assert cli.main(["burgers", "plot", "--run", str(copy)]) == 0
+    assert set(json.loads((copy / "metrics.json").read_text())["metrics"]) == set(MODELS)
+    assert (copy / "results.md").is_file()
+    assert len(list((copy / "figures").glob("*.png"))) == 3
+
+
+def test_train_verb_with_overrides(demo_run, tmp_path):
+    # One model, two steps, recorded in run.json; the data come from the demo.
+    _, _, data = demo_run
+    run = tmp_path / "run"
+    args = ["burgers", "train", "--preset", "tiny", "--models", "fno", "--steps", "2"]
+    assert cli.main([*args, "--run", str(run), "--data", str(data)]) == 0
+    preset, data_dir = workflow.read_run(run)
+    assert preset.steps == 2 and preset.name == "tiny"
+    assert data_dir == data.absolute()
+    trained = json.loads((run / "train.json").read_text())
+    assert list(trained) == ["fno"] and trained["fno"]["steps"] == 2
+    assert math.isfinite(trained["fno"]["final_loss"])
+    assert not (run / "wdno").exists()
+    # Training a finished model again changes nothing (its record keeps the real loss and time).
+    assert cli.main([*args, "--run", str(run), "--data", str(data)]) == 0
+    assert json.loads((run / "train.json").read_text()) == trained
+    # More steps resume from the checkpoint; the time reported is the total.
+    args[-1] = "3"
+    assert cli.main([*args, "--run", str(run), "--data", str(data)]) == 0
+    resumed = json.loads((run / "train.json").read_text())["fno"]
+    assert resumed["steps"] == 3 and math.isfinite(resumed["final_loss"])
+    assert resumed["train_seconds"] > trained["fno"]["train_seconds"]
+    with (run / "fno" / "log.csv").open() as log:
+        assert [row.split(",")[0] for row in log.read().splitlines()[1:]] == ["1", "2", "3"]
+
+
+def test_verbs_on_a_missing_run_fail_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train a run first"):
+        cli.main(["burgers", "simulate", "--run", str(tmp_path / "nothing")])
+    with pytest.raises(FileNotFoundError, match="predictions.nc"):
+        cli.main(["burgers", "evaluate", "--run", str(tmp_path / "nothing")])
+
+
+def test_cli_rejects_unknown_models(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["burgers", "train", "--preset", "tiny", "--models", "foo"])
+    assert exit_info.value.code == 2
+    assert "expected a comma list" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["burgers", "demo", "--preset", "tiny", "--models", "wdno,foo"])
+
+
+def test_run_preset_validates():
+    tiny = workflow.RUN_PRESETS["tiny"]
+    with pytest.raises(ValueError, match="RunPreset.data"):
+        dataclasses.replace(tiny, data="huge")
+    with pytest.raises(ValueError, match="RunPreset.network"):
+        dataclasses.replace(tiny, network="resnet")
+    with pytest.raises(ValueError, match="models"):
+        workflow.train_run("unused", tiny, "unused", models=("foo",))
+
+
+def test_paper_preset_matches_the_paper():
+    # Spec §6 / §8.1: 40,000 training trajectories, batch 16, 100k steps, the paper's U-Net, the
+    # bior2.4 one-level periodic transform and 50 DDIM steps.
+    paper = workflow.RUN_PRESETS["paper"]
+    assert presets.PRESETS[paper.data].num_train == 40_000
+    assert presets.PRESETS[paper.data].num_test == 8_000
+    assert paper.num_train is None  # all of them
+    assert (paper.batch_size, paper.steps, paper.network) == (16, 100_000, "paper")
+    assert (paper.wavelet, paper.mode, paper.level) == ("bior2.4", "periodization", 1)
+    assert paper.sampling_steps == 50
+    assert set(workflow.RUN_PRESETS) == {"tiny", "cpu", "paper"}
