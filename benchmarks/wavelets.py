@@ -6,7 +6,7 @@ over (t, y, x) with bior1.3/zero, one level each. Both sides use float32 on the 
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/wavelets.py [--repeats 10] [--json results.json]
+    .venv/bin/python benchmarks/wavelets.py [--repeats 20] [--json results.json]
 """
 
 from __future__ import annotations
@@ -30,14 +30,21 @@ CASES = (
 )
 
 
-def _median_ms(function, repeats: int) -> float:
-    function()  # warm-up (compilation, caches) is excluded
-    times = []
+def _median_ms(functions, repeats: int) -> list[float]:
+    """Median wall time of each function in ms, timed in turn within every repeat.
+
+    Interleaving exposes all functions to the same background load (the machine may be
+    shared), so their ratio is fairer than timing one after the other.
+    """
+    for function in functions:
+        function()  # warm-up (compilation, caches) is excluded
+    times = [[] for _ in functions]
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        for function, samples in zip(functions, times, strict=True):
+            start = time.perf_counter()
+            function()
+            samples.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(samples) for samples in times]
 
 
 def _run_case(name, shape, axes, wavelet, mode, level, repeats: int) -> dict:
@@ -58,8 +65,9 @@ def _run_case(name, shape, axes, wavelet, mode, level, repeats: int) -> dict:
         crop = tuple(slice(0, size) for size in shape)
         return coeffs, pywt.waverecn(coeffs, wavelet, mode=mode, axes=axes)[crop]
 
-    jax_ms = _median_ms(lambda: jax.block_until_ready(round_trip(device_data)), repeats)
-    pywt_ms = _median_ms(pywt_round_trip, repeats)
+    jax_ms, pywt_ms = _median_ms(
+        [lambda: jax.block_until_ready(round_trip(device_data)), pywt_round_trip], repeats
+    )
 
     coeffs, reconstruction = round_trip(device_data)
     reference_coeffs, reference_reconstruction = pywt_round_trip()
@@ -85,10 +93,11 @@ def _run_case(name, shape, axes, wavelet, mode, level, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10, help="timed repeats per case")
+    parser.add_argument("--repeats", type=int, default=20, help="timed repeats per case")
     parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
     arguments = parser.parse_args()
 
+    load_average = os.getloadavg()  # before our own runs: the background load
     results = [_run_case(*case, repeats=arguments.repeats) for case in CASES]
     header = (
         f"{'case':8} {'shape':20} {'wavelet':8} {'mode':13} {'jax ms':>9} {'pywt ms':>9} "
@@ -110,10 +119,12 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "repeats": arguments.repeats,
+        "load_average_before": load_average,  # other work slows the 2-thread JAX side most
     }
     print(
         f"jax {environment['jax_version']} on {environment['device_kind']}, "
-        f"{environment['cpu_count']} CPUs; median of {arguments.repeats} repeats, float32"
+        f"{environment['cpu_count']} CPUs; median of {arguments.repeats} interleaved repeats, "
+        f"float32; load average before {' '.join(f'{load:.2f}' for load in load_average)}"
     )
     if arguments.json:
         with open(arguments.json, "w") as handle:
