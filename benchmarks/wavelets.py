@@ -30,24 +30,34 @@ CASES = (
 )
 
 
-def _median_ms(functions, repeats: int) -> list[float]:
-    """Median wall time of each function in ms, timed in turn within every repeat.
+def _median_ms(functions, repeats: int, *, interleave: bool = False) -> list[float]:
+    """Median wall time of each function in ms (warm-up call excluded).
 
-    Interleaving exposes all functions to the same background load (the machine may be
-    shared), so their ratio is fairer than timing one after the other.
+    By default each function runs its ``repeats`` back to back, as ``timeit`` does (the
+    steady state of a training loop, which calls the transform again and again). With
+    ``interleave`` the functions take turns within every repeat, which exposes them to the same
+    background load on a shared machine, but also makes each one pay for the memory the other
+    just freed (page faults on fresh buffers), which penalises the side that runs second.
     """
     for function in functions:
-        function()  # warm-up (compilation, caches) is excluded
+        function()
     times = [[] for _ in functions]
-    for _ in range(repeats):
+    if interleave:
+        for _ in range(repeats):
+            for function, samples in zip(functions, times, strict=True):
+                start = time.perf_counter()
+                function()
+                samples.append(time.perf_counter() - start)
+    else:
         for function, samples in zip(functions, times, strict=True):
-            start = time.perf_counter()
-            function()
-            samples.append(time.perf_counter() - start)
+            for _ in range(repeats):
+                start = time.perf_counter()
+                function()
+                samples.append(time.perf_counter() - start)
     return [1e3 * statistics.median(samples) for samples in times]
 
 
-def _run_case(name, shape, axes, wavelet, mode, level, repeats: int) -> dict:
+def _run_case(name, shape, axes, wavelet, mode, level, repeats: int, interleave: bool) -> dict:
     data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     device_data = jax.device_put(data)
 
@@ -66,7 +76,9 @@ def _run_case(name, shape, axes, wavelet, mode, level, repeats: int) -> dict:
         return coeffs, pywt.waverecn(coeffs, wavelet, mode=mode, axes=axes)[crop]
 
     jax_ms, pywt_ms = _median_ms(
-        [lambda: jax.block_until_ready(round_trip(device_data)), pywt_round_trip], repeats
+        [lambda: jax.block_until_ready(round_trip(device_data)), pywt_round_trip],
+        repeats,
+        interleave=interleave,
     )
 
     coeffs, reconstruction = round_trip(device_data)
@@ -95,10 +107,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed repeats per case")
     parser.add_argument("--json", metavar="PATH", help="write the results to this JSON file")
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="alternate JAX and PyWavelets within each repeat (for a loaded, shared machine)",
+    )
     arguments = parser.parse_args()
 
     load_average = os.getloadavg()  # before our own runs: the background load
-    results = [_run_case(*case, repeats=arguments.repeats) for case in CASES]
+    results = [
+        _run_case(*case, repeats=arguments.repeats, interleave=arguments.interleave)
+        for case in CASES
+    ]
     header = (
         f"{'case':8} {'shape':20} {'wavelet':8} {'mode':13} {'jax ms':>9} {'pywt ms':>9} "
         f"{'speed-up':>9} {'max|diff|':>10}"
@@ -119,11 +139,13 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "repeats": arguments.repeats,
+        "interleaved": arguments.interleave,
         "load_average_before": load_average,  # other work slows the 2-thread JAX side most
     }
     print(
         f"jax {environment['jax_version']} on {environment['device_kind']}, "
-        f"{environment['cpu_count']} CPUs; median of {arguments.repeats} interleaved repeats, "
+        f"{environment['cpu_count']} CPUs; median of {arguments.repeats} "
+        f"{'interleaved' if arguments.interleave else 'back-to-back'} repeats, "
         f"float32; load average before {' '.join(f'{load:.2f}' for load in load_average)}"
     )
     if arguments.json:
