@@ -221,57 +221,71 @@ def _demo(args) -> int:
     return 0
 
 
+def _add_experiment_verb(
+    verbs, name, func, help, description, *, preset
+) -> argparse.ArgumentParser:
+    parser = verbs.add_parser(name, help=help, description=description)
+    _add_run_options(parser, preset=preset)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _add_train(verbs) -> None:
-    parser = verbs.add_parser(
+    _add_experiment_verb(
+        verbs,
         "train",
-        help="train WDNO and the DDPM and FNO baselines with the same budget",
-        description="Train the simulators on <data>/train.h5 into <run>/<model>/.",
+        _train,
+        "train WDNO and the DDPM and FNO baselines with the same budget",
+        "Train the simulators on <data>/train.h5 into <run>/<model>/.",
+        preset=True,
     )
-    _add_run_options(parser, preset=True)
-    parser.set_defaults(func=_train)
 
 
 def _add_simulate(verbs) -> None:
-    parser = verbs.add_parser(
+    parser = _add_experiment_verb(
+        verbs,
         "simulate",
-        help="simulate the test set with the trained models",
-        description="Sample u from (u0, f) for the test set; writes <run>/predictions.nc.",
+        _simulate,
+        "simulate the test set with the trained models",
+        "Sample u from (u0, f) for the test set; writes <run>/predictions.nc.",
+        preset=False,
     )
-    _add_run_options(parser, preset=False)
     parser.add_argument("--num-test", type=int, default=None, help="default: the run's preset")
-    parser.set_defaults(func=_simulate)
 
 
 def _add_evaluate(verbs) -> None:
-    parser = verbs.add_parser(
+    _add_experiment_verb(
+        verbs,
         "evaluate",
-        help="metrics table of a simulated run",
-        description="MSE (t > 0), MAE, max error, relative L2, spectral bands, per-time MAE; "
-        "writes <run>/metrics.json and <run>/results.md.",
+        _evaluate,
+        "metrics table of a simulated run",
+        "MSE (t > 0), MAE, max error, relative L2, spectral bands, per-time MAE; writes "
+        "<run>/metrics.json and <run>/results.md.",
+        preset=False,
     )
-    _add_run_options(parser, preset=False)
-    parser.set_defaults(func=_evaluate)
 
 
 def _add_plot(verbs) -> None:
-    parser = verbs.add_parser(
+    _add_experiment_verb(
+        verbs,
         "plot",
-        help="figures of a simulated run",
-        description="Heat maps (truth, predictions, errors), per-time MAE, training loss; "
-        "writes <run>/figures/*.png.",
+        _plot,
+        "figures of a simulated run",
+        "Heat maps (truth, predictions, errors), per-time MAE, training loss; writes "
+        "<run>/figures/*.png.",
+        preset=False,
     )
-    _add_run_options(parser, preset=False)
-    parser.set_defaults(func=_plot)
 
 
 def _add_demo(verbs) -> None:
-    parser = verbs.add_parser(
+    _add_experiment_verb(
+        verbs,
         "demo",
-        help="generate -> train -> simulate -> evaluate -> plot in one go",
-        description="The whole simulation experiment (cpu preset: about 15 minutes on 2 cores).",
+        _demo,
+        "generate -> train -> simulate -> evaluate -> plot in one go",
+        "The whole simulation experiment (cpu preset: about 15 minutes on 2 cores).",
+        preset=True,
     )
-    _add_run_options(parser, preset=True)
-    parser.set_defaults(func=_demo)
 
 
 VERBS = (_add_generate, _add_export, _add_train, _add_simulate, _add_evaluate, _add_plot, _add_demo)

@@ -61,6 +61,8 @@ class RunPreset:
         num_test: test trajectories simulated and evaluated.
         network: U-Net preset of :class:`wdno.unet.UNetConfig` (``tiny``, ``cpu``, ``paper``).
         network_dim: base width of the U-Net (``None``: the preset's).
+        network_groups: GroupNorm groups of the U-Net (``None``: the preset's); keep at least two
+            channels per group (with one, GroupNorm becomes instance norm, which trains worse).
         fno_width, fno_modes: FNO hidden width and Fourier modes per (t, x) axis.
         steps, batch_size, learning_rate, lr_schedule, warmup_steps: training (shared by all
             models).
@@ -77,6 +79,7 @@ class RunPreset:
     num_test: int
     network: str
     network_dim: int | None = None
+    network_groups: int | None = None
     fno_width: int = 32
     fno_modes: tuple[int, int] = (16, 16)
     steps: int = 1000
@@ -140,6 +143,8 @@ class RunPreset:
                 )
                 return fno.FNO(config, rngs=rngs)
             overrides = {} if self.network_dim is None else {"dim": self.network_dim}
+            if self.network_groups is not None:
+                overrides["num_groups"] = self.network_groups
             if self.network == "paper":
                 config = unet.UNetConfig.burgers_paper(in_channels, **overrides)
             elif self.network == "cpu":
@@ -175,6 +180,7 @@ RUN_PRESETS = {
         num_test=100,
         network="cpu",
         network_dim=8,
+        network_groups=4,
         steps=1000,
         batch_size=4,
         learning_rate=2e-3,
