@@ -135,9 +135,10 @@ def plot_field_comparison(
                 axis.set_xlabel(space_label)
             if column == 0:
                 axis.set_ylabel(time_label)
-    figure.colorbar(
+    field_bar = figure.colorbar(
         field_image, ax=axes[:, : 1 + len(names)].ravel().tolist(), label=field_name, shrink=0.9
     )
+    field_bar.ax.yaxis.set_label_position("left")  # keep the label off the error panels
     figure.colorbar(
         error_image,
         ax=axes[:, 1 + len(names) :].ravel().tolist(),
