@@ -283,7 +283,7 @@ def _add_demo(verbs) -> None:
         "demo",
         _demo,
         "generate -> train -> simulate -> evaluate -> plot in one go",
-        "The whole simulation experiment (cpu preset: about 15 minutes on 2 cores).",
+        "The whole simulation experiment (cpu preset: about 12 minutes on 2 cores).",
         preset=True,
     )
 
