@@ -2,10 +2,6 @@
 saved JSON config."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -16,8 +12,6 @@ from flax import nnx
 from wdno import checkpoint
 from wdno.train import train
 from wdno.unet import UNet, UNetConfig
-
-REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 # Shared by this process and the subprocess: data stream, model and configuration.
 SETUP = textwrap.dedent("""
@@ -51,7 +45,7 @@ def _stop_after(iterable, count):
         yield item
 
 
-def test_resume_in_fresh_process_equals_uninterrupted_run(tmp_path):
+def test_resume_in_fresh_process_equals_uninterrupted_run(tmp_path, run_python):
     batches, config = namespace["batches"], namespace["CONFIG"]
     model_config = namespace["MODEL_CONFIG"]
     uninterrupted = train(
@@ -79,16 +73,7 @@ def test_resume_in_fresh_process_equals_uninterrupted_run(tmp_path):
                        workdir={str(tmp_path / "b")!r}, progress=False)
         assert int(result.state.step) == 12, int(result.state.step)
     """)
-    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "JAX_PLATFORMS": "cpu"}
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPOSITORY,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    run_python(script)
 
     restored = checkpoint.restore(tmp_path / "b")
     assert restored.step == 12

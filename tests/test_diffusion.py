@@ -112,22 +112,27 @@ def _check_moments(samples, mean, variance, rtol=0.04):
     np.testing.assert_allclose(samples.var(0), variance, rtol=rtol)
 
 
+def _exact_ddim(schedule, num_steps, eta, num_samples=NUM_SAMPLES, **options):
+    """Jitted DDIM sampler of the exact Gaussian denoiser: ``key -> samples``."""
+    return jax.jit(
+        lambda key: ddim_sample(
+            exact_denoiser(schedule),
+            (num_samples, 4),
+            key,
+            schedule,
+            num_steps=num_steps,
+            eta=eta,
+            **options,
+        )
+    )
+
+
 @pytest.mark.parametrize("name", ["cosine", "linear"])
 @pytest.mark.parametrize("eta", [0.0, 1.0])
 def test_ddim_with_exact_denoiser_reproduces_gaussian(name, eta):
     # With every step of the schedule (S = T) the discretisation bias is below 1.5%.
     schedule = make_schedule(name)
-    sample = jax.jit(
-        lambda key: ddim_sample(
-            exact_denoiser(schedule),
-            (NUM_SAMPLES, 4),
-            key,
-            schedule,
-            num_steps=1000,
-            eta=eta,
-            clip_range=None,
-        )
-    )
+    sample = _exact_ddim(schedule, 1000, eta, clip_range=None)
     _check_moments(sample(jax.random.key(1)), MU, STD**2)
 
 
@@ -168,17 +173,7 @@ def _ddim_gaussian_moments(alphas_cumprod, num_steps, eta, mu, std):
 @pytest.mark.parametrize("eta", [0.0, 1.0])
 def test_ddim_50_steps_matches_exact_gaussian_recursion(name, eta):
     schedule = make_schedule(name)
-    sample = jax.jit(
-        lambda key: ddim_sample(
-            exact_denoiser(schedule),
-            (NUM_SAMPLES, 4),
-            key,
-            schedule,
-            num_steps=50,
-            eta=eta,
-            clip_range=None,
-        )
-    )
+    sample = _exact_ddim(schedule, 50, eta, clip_range=None)
     mean, variance = _ddim_gaussian_moments(
         np.asarray(schedule.alphas_cumprod, np.float64),
         50,

@@ -1,10 +1,6 @@
 """Tests for wdno.parallel: a two-device data-parallel training run equals the one-device run
 (in a subprocess with two forced host devices), and batch placement."""
 
-import os
-import pathlib
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -12,8 +8,6 @@ import numpy as np
 import pytest
 
 from wdno import parallel
-
-REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 TWO_DEVICES = textwrap.dedent("""
     import jax, numpy as np, tempfile
@@ -61,23 +55,9 @@ TWO_DEVICES = textwrap.dedent("""
 """)
 
 
-def test_two_device_data_parallel_equals_one_device():
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(REPOSITORY),
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", TWO_DEVICES],
-        cwd=REPOSITORY,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "max difference" in completed.stdout
+def test_two_device_data_parallel_equals_one_device(run_python):
+    output = run_python(TWO_DEVICES, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert "max difference" in output
 
 
 def test_shard_batch_on_this_process():
