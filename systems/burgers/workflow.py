@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from systems.burgers import generate, grid, presets
+from systems.burgers import generate, presets
 from wdno import encoding, fno, metrics, plots, simulation, simulators, train, unet
 
 __all__ = [
@@ -259,10 +259,15 @@ def _hardware() -> dict:
     }
 
 
-def _write_json(path: pathlib.Path, value) -> None:
+def _write_text(path: pathlib.Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
+    tmp.write_text(text)
     tmp.replace(path)
+
+
+def _write_json(path: pathlib.Path, value) -> None:
+    _write_text(path, json.dumps(value, indent=1))
 
 
 def read_run(run_dir) -> tuple[RunPreset, pathlib.Path]:
@@ -399,13 +404,13 @@ def evaluate_run(run_dir) -> dict:
     result = {"num_test": len(truth), "metrics": rows, "per_time_mae": curves}
     _write_json(run_dir / "metrics.json", result)
     table = metrics.format_table(rows)
-    (run_dir / "results.md").write_text(_results_markdown(run_dir, table, len(truth)))
+    _write_text(run_dir / "results.md", _results_markdown(run_dir, table, len(truth)))
     return result
 
 
 def _results_markdown(run_dir: pathlib.Path, table: str, num_test: int) -> str:
-    preset, _ = read_run(run_dir)
     record = json.loads((run_dir / "run.json").read_text())
+    preset = RunPreset(**record["preset"])
     hardware = record["hardware"]
     return (
         f"# Burgers simulation, preset `{preset.name}`\n\n"
@@ -471,8 +476,3 @@ def run_all(run_dir, preset: RunPreset, data_dir, *, models=MODELS, progress: bo
     result["total_seconds"] = time.perf_counter() - start
     _write_json(pathlib.Path(run_dir) / "metrics.json", result)
     return result
-
-
-def grid_coordinates():
-    """``(t (81,), x (120,))`` of the base grid (for users building inputs by hand)."""
-    return grid.stored_times(1), grid.stored_x(1)
