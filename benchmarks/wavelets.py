@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import pywt
 
-from wdno import wavelets
+from wdno.transforms import wavelets
 
 CASES = (
     ("burgers", (256, 81, 120, 2), (1, 2), "bior2.4", "periodization", 1),

@@ -42,7 +42,7 @@ def _generate(args) -> int:
 
 
 def _export(args) -> int:
-    from wdno import data
+    from wdno.io import data
 
     if args.target.exists() and not args.overwrite:
         print(f"error: {args.target} exists; pass --overwrite to replace it")
@@ -189,7 +189,7 @@ def _simulate(args) -> int:
 
 def _evaluate(args) -> int:
     from systems.burgers import workflow
-    from wdno import metrics
+    from wdno.evaluation import metrics
 
     run = _run_dir(args)
     result = workflow.evaluate_run(run)
@@ -208,7 +208,7 @@ def _plot(args) -> int:
 
 def _demo(args) -> int:
     from systems.burgers import workflow
-    from wdno import metrics
+    from wdno.evaluation import metrics
 
     preset = _preset(args)
     run = _run_dir(args)

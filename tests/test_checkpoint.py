@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from wdno import checkpoint
-from wdno.train import train
-from wdno.unet import UNet, UNetConfig
+from wdno.io import checkpoint
+from wdno.training import train
+from wdno.nets.unet import UNet, UNetConfig
 
 # Shared by this process and the subprocess: data stream, model and configuration.
 SETUP = textwrap.dedent("""
     import numpy as np
     from flax import nnx
-    from wdno.train import TrainConfig, train
-    from wdno.unet import UNet, UNetConfig
+    from wdno.training import TrainConfig, train
+    from wdno.nets.unet import UNet, UNetConfig
 
     def batches(start_step):
         for step in range(start_step, 10**9):

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from wdno import data
+from wdno.io import data
 
 
 def _layout():

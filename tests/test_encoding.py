@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import pywt
 
-from wdno import encoding
+from wdno.transforms import encoding
 
 # PyWavelets warns when a level exceeds pywt.dwt_max_level (small grids); we do not.
 pytestmark = pytest.mark.filterwarnings("ignore:Level value of:UserWarning")

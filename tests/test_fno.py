@@ -8,7 +8,7 @@ import optax
 import pytest
 from flax import nnx
 
-from wdno.fno import FNO, FNOConfig, SpectralConvolution, broadcast_initial_state, fno_loss
+from wdno.nets.fno import FNO, FNOConfig, SpectralConvolution, broadcast_initial_state, fno_loss
 
 
 def _numpy_spectral_convolution(x, weight, modes):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wdno import metrics
+from wdno.evaluation import metrics
 
 # Tiny (N=2, t=2, x=2) example used by several tests.
 #   true = 0 everywhere.

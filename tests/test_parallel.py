@@ -7,14 +7,14 @@ import jax
 import numpy as np
 import pytest
 
-from wdno import parallel
+from wdno.training import parallel
 
 TWO_DEVICES = textwrap.dedent("""
     import jax, numpy as np, tempfile
     from flax import nnx
-    from wdno import parallel
-    from wdno.train import TrainConfig, train
-    from wdno.unet import UNet, UNetConfig
+    from wdno.training import parallel
+    from wdno.training import TrainConfig, train
+    from wdno.nets.unet import UNet, UNetConfig
 
     assert jax.device_count() == 2, jax.devices()
 

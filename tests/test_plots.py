@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from wdno import plots
+from wdno.evaluation import plots
 
 
 def _assert_png_not_blank(path, min_height=100, min_width=100):

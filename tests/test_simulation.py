@@ -13,7 +13,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from wdno import batches, diffusion, encoding, simulation, unet
+from wdno import diffusion
+from wdno.nets import unet
+from wdno.simulators import sampling as simulation
+from wdno.training import batches
+from wdno.transforms import encoding
 
 # A Burgers-like trajectory, shrunk: 9 state levels and 8 control frames on 16 points.
 STATE_SHAPE, CONTROL_SHAPE = (9, 16, 1), (8, 16, 1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from wdno.unet import Attention, UNet, UNetConfig, _pixel_unshuffle, sinusoidal_embedding
+from wdno.nets.unet import Attention, UNet, UNetConfig, _pixel_unshuffle, sinusoidal_embedding
 
 
 def _apply(model, x, t):

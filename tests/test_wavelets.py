@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import pywt
 
-from wdno import wavelets
+from wdno.transforms import wavelets
 
 # PyWavelets warns (we do not) when a level exceeds pywt.dwt_max_level, e.g. for 11 x 15.
 pytestmark = pytest.mark.filterwarnings("ignore:Level value of:UserWarning")

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from wdno import wavelets
+    from wdno.transforms import wavelets
 
     field = travelling_front()[None, :, :, None].astype(np.float32)  # (batch, t, x, field)
     coeffs = wavelets.wavedec(jnp.asarray(field), "bior2.4", level=1, mode="periodization", axes=(1, 2))

@@ -32,7 +32,7 @@ import numpy as np
 import tqdm
 
 from systems.burgers import grid, solver
-from wdno import data
+from wdno.io import data
 
 __all__ = [
     "GENERATOR_VERSION",

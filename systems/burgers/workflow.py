@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from systems.burgers import generate, presets
-from wdno import encoding, fno, metrics, plots, simulation, simulators, train, unet
+from wdno.transforms import encoding, fno, metrics, plots, simulation, simulators, train, unet
 
 __all__ = [
     "MODELS",

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wdno import wavelets
+from wdno.transforms import wavelets
 
 TRANSFORMS = ("wavelet", "identity")
 

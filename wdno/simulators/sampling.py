@@ -26,7 +26,8 @@ import numpy as np
 from flax import nnx
 from tqdm.auto import tqdm
 
-from wdno import diffusion, encoding
+from wdno import diffusion
+from wdno.transforms import encoding
 
 __all__ = ["SamplerConfig", "Simulation", "simulate"]
 

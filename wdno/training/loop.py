@@ -31,7 +31,8 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from wdno import checkpoint, parallel
+from wdno.io import checkpoint
+from wdno.training import parallel
 from wdno.diffusion import Schedule, ddim_sample, ddpm_sample, diffusion_loss, make_schedule
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (paper Sec. 4 and App. D) and figures."""

@@ -1,0 +1,24 @@
+"""Training: the optax loop with EMA and checkpoints (``loop``), resumable minibatches
+(``batches``), data parallelism over devices and processes (``parallel``)."""
+
+from wdno.training.loop import (
+    TrainConfig,
+    TrainResult,
+    TrainState,
+    learning_rate_schedule,
+    make_optimizer,
+    make_train_step,
+    sample_model,
+    train,
+)
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "learning_rate_schedule",
+    "make_optimizer",
+    "make_train_step",
+    "sample_model",
+    "train",
+]
