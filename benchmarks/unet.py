@@ -47,10 +47,10 @@ def _worker(name: str, channels: int, size: int, batch: int, repeats: int) -> di
     import jax.numpy as jnp
     from flax import nnx
 
-    from wdno.training import parallel
     from wdno import training
     from wdno.diffusion import diffusion_loss, make_schedule
     from wdno.nets.unet import UNet, UNetConfig
+    from wdno.training import parallel
 
     config = {"cpu": UNetConfig.cpu, "burgers_paper": UNetConfig.burgers_paper}[name](channels)
     model = UNet(config, rngs=nnx.Rngs(0))

@@ -1,27 +1,36 @@
 """The ``wdno`` console command: one sub-command per physical system.
 
 Each system has a thin module ``experiments/<system>.py`` that defines
-``add_parser(subparsers)``: it adds ``wdno <system>`` with its own verbs
-(``generate``, ``train``, ``simulate``, ...). A system appears here as soon as
-its module exists, so ``wdno --help`` always lists exactly what is installed.
+``add_parser(subparsers)`` on the shared builders of ``experiments/_options.py``:
+it adds ``wdno <system>`` with the standard verbs (``generate``, ``train``,
+``simulate``, ...). A system appears here as soon as its module exists (every
+public module of this package but ``cli``), so ``wdno --help`` always lists
+exactly what is installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
+import pkgutil
 import sys
 
 import wdno
 
-# Every physical system the project plans, in the order they are listed.
+# The paper's systems first, in this order; any other system module follows alphabetically.
 KNOWN_SYSTEMS = ("burgers", "advection", "compressible_ns", "smoke", "era5")
 
 
 def available_systems() -> list[str]:
     """Systems whose experiment module is present in this installation."""
-    return [s for s in KNOWN_SYSTEMS if importlib.util.find_spec(f"experiments.{s}") is not None]
+    import experiments
+
+    found = {
+        module.name
+        for module in pkgutil.iter_modules(experiments.__path__)
+        if not module.name.startswith("_") and module.name != "cli"
+    }
+    return [s for s in KNOWN_SYSTEMS if s in found] + sorted(found - set(KNOWN_SYSTEMS))
 
 
 def build_parser() -> argparse.ArgumentParser:

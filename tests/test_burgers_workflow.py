@@ -18,7 +18,10 @@ import pytest
 import xarray as xr
 
 from experiments import cli
-from systems.burgers import presets, workflow
+from systems.burgers import presets
+from systems.burgers.task import TASK
+from wdno import experiment
+from wdno.io import rundir
 
 MODELS = ("wdno", "ddpm", "fno")
 NUM_TEST, NUM_TIMES, NUM_X = 4, 81, 120
@@ -41,11 +44,11 @@ def test_demo_writes_the_whole_run(demo_run):
     code, run, _ = demo_run
     assert code == 0
     record = json.loads((run / "run.json").read_text())
-    assert record["preset"]["name"] == "tiny"
+    assert record["preset"]["name"] == "tiny" and record["system"] == "burgers"
     assert record["num_train"] == presets.PRESETS["tiny"].num_train
     trained = json.loads((run / "train.json").read_text())
     assert set(trained) == set(MODELS)
-    steps = workflow.RUN_PRESETS["tiny"].steps
+    steps = presets.RUN_PRESETS["tiny"].steps
     for kind in MODELS:
         assert trained[kind]["steps"] == steps
         assert math.isfinite(trained[kind]["final_loss"])
@@ -73,11 +76,12 @@ def test_predictions_file(demo_run):
         # Every simulator returns the given initial state at t = 0, bit for bit.
         np.testing.assert_array_equal(dataset[f"u_{kind}"].values[:, 0], truth[:, 0])
     # The test set itself: the first trajectories of <data>/test.h5.
-    u, f, t, x = workflow.load_split(demo_run[2], "test", NUM_TEST)
-    np.testing.assert_array_equal(truth, u[..., 0])
-    np.testing.assert_array_equal(dataset["f"].values, f[..., 0])
-    np.testing.assert_array_equal(dataset["t"].values, t)
-    np.testing.assert_array_equal(dataset["x"].values, x)
+    test = TASK.read_split(demo_run[2], "test", NUM_TEST)
+    np.testing.assert_array_equal(truth, test.state[..., 0])
+    np.testing.assert_array_equal(dataset["f"].values, test.control[..., 0])
+    np.testing.assert_array_equal(dataset["t"].values, test.coords["t"])
+    np.testing.assert_array_equal(dataset["x"].values, test.coords["x"])
+    np.testing.assert_array_equal(dataset["t_force"].values, test.coords["t"][:-1])
 
 
 def test_metrics_and_results_table(demo_run):
@@ -93,6 +97,26 @@ def test_metrics_and_results_table(demo_run):
     for kind in MODELS:
         rows = [line for line in lines if line.startswith(f"| {kind} |")]
         assert len(rows) == 1, (kind, lines)
+
+
+def test_metrics_recomputed_independently_from_the_predictions(demo_run):
+    # The paper's metric by hand: mean squared error over t > 0, per model; relative L2 is the
+    # mean over samples of ||pred - true|| / ||true|| over t > 0 (numpy only, no wdno code).
+    _, run, _ = demo_run
+    dataset = _predictions(run)
+    result = json.loads((run / "metrics.json").read_text())
+    truth = dataset["u_true"].values[:, 1:].astype(np.float64)
+    for kind in MODELS:
+        pred = dataset[f"u_{kind}"].values[:, 1:].astype(np.float64)
+        row = result["metrics"][kind]
+        assert row["mse"] == pytest.approx(np.mean((pred - truth) ** 2), rel=1e-5)
+        assert row["mae"] == pytest.approx(np.mean(np.abs(pred - truth)), rel=1e-5)
+        assert row["max_error"] == pytest.approx(np.max(np.abs(pred - truth)), rel=1e-5)
+        norms = np.linalg.norm((pred - truth).reshape(len(pred), -1), axis=1)
+        relative = np.mean(norms / np.linalg.norm(truth.reshape(len(truth), -1), axis=1))
+        assert row["relative_l2"] == pytest.approx(relative, rel=1e-5)
+        per_time = np.mean(np.abs(dataset[f"u_{kind}"].values - dataset["u_true"].values), (0, 2))
+        np.testing.assert_allclose(result["per_time_mae"][kind], per_time, rtol=1e-5, atol=1e-7)
 
 
 def test_simulate_evaluate_plot_verbs_on_an_existing_run(demo_run, tmp_path):
@@ -123,9 +147,9 @@ def test_train_verb_with_overrides(demo_run, tmp_path):
     run = tmp_path / "run"
     args = ["burgers", "train", "--preset", "tiny", "--models", "fno", "--steps", "2"]
     assert cli.main([*args, "--run", str(run), "--data", str(data)]) == 0
-    preset, data_dir = workflow.read_run(run)
-    assert preset.steps == 2 and preset.name == "tiny"
-    assert data_dir == data.absolute()
+    record = rundir.read_run(run)
+    assert record.preset.steps == 2 and record.preset.name == "tiny"
+    assert record.data_dir == data.absolute()
     trained = json.loads((run / "train.json").read_text())
     assert list(trained) == ["fno"] and trained["fno"]["steps"] == 2
     assert math.isfinite(trained["fno"]["final_loss"])
@@ -160,23 +184,73 @@ def test_cli_rejects_unknown_models(capsys):
 
 
 def test_run_preset_validates():
-    tiny = workflow.RUN_PRESETS["tiny"]
-    with pytest.raises(ValueError, match="RunPreset.data"):
-        dataclasses.replace(tiny, data="huge")
-    with pytest.raises(ValueError, match="RunPreset.network"):
-        dataclasses.replace(tiny, network="resnet")
+    tiny = presets.RUN_PRESETS["tiny"]
+    with pytest.raises(ValueError, match="RunPreset.steps"):
+        dataclasses.replace(tiny, steps=0)
+    with pytest.raises(ValueError, match="data preset 'huge'"):
+        bad = dataclasses.replace(tiny, data="huge")
+        dataclasses.replace(TASK, presets={**TASK.presets, "tiny": bad})
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        TASK.preset("huge")
     with pytest.raises(ValueError, match="models"):
-        workflow.train_run("unused", tiny, "unused", models=("foo",))
+        experiment.train(TASK, "unused", tiny, "unused", models=("foo",))
 
 
 def test_paper_preset_matches_the_paper():
-    # Spec §6 / §8.1: 40,000 training trajectories, batch 16, 100k steps, the paper's U-Net, the
-    # bior2.4 one-level periodic transform and 50 DDIM steps.
-    paper = workflow.RUN_PRESETS["paper"]
+    # Spec §6 / §8.1: 40,000 training trajectories, batch 16, the paper's U-Net (dim 128, mults
+    # (1, 2, 4, 8), GroupNorm(1)), the bior2.4 one-level periodic transform and 50 DDIM steps.
+    paper = presets.RUN_PRESETS["paper"]
     assert presets.PRESETS[paper.data].num_train == 40_000
     assert presets.PRESETS[paper.data].num_test == 8_000
     assert paper.num_train is None  # all of them
-    assert (paper.batch_size, paper.steps, paper.network) == (16, 100_000, "paper")
-    assert (paper.wavelet, paper.mode, paper.level) == ("bior2.4", "periodization", 1)
+    assert paper.batch_size == 16 and paper.learning_rate == 1e-4
+    assert (paper.unet.dim, paper.unet.dim_mults, paper.unet.num_groups) == (128, (1, 2, 4, 8), 1)
+    enc = paper.encoding
+    assert (enc.wavelet, enc.mode, enc.level) == ("bior2.4", "periodization", 1)
     assert paper.sampling_steps == 50
-    assert set(workflow.RUN_PRESETS) == {"tiny", "cpu", "paper"}
+    assert paper.scale_round_up  # the original's int(max) + 1 channel scales
+    assert set(presets.RUN_PRESETS) == {"tiny", "cpu", "paper"}
+
+
+def test_paper_preset_ends_at_zero_learning_rate():
+    # The released periodic cosine lr (1 + cos(pi step / 10k)) / 2 is back at its peak at 100k
+    # steps; the original sampled its step-90k checkpoint, where the rate is 0. Our paper run
+    # ends there, so the weights it samples were trained to a zero learning rate.
+    from wdno.training import learning_rate_schedule
+
+    config = presets.RUN_PRESETS["paper"].train_config
+    schedule = learning_rate_schedule(config)
+    assert config.num_steps == 90_000
+    assert float(schedule(0)) == pytest.approx(1e-4)
+    assert float(schedule(config.num_steps - 1)) < 1e-4 * 1e-7
+    assert float(schedule(100_000)) == pytest.approx(1e-4)  # where 100k steps would have ended
+
+
+def test_burgers_simulation_notebook(demo_run, tmp_path, monkeypatch, run_notebook):
+    # The notebook runs on a copy of the demo's run and data: its train step finds the models
+    # trained (nothing to do), then simulates, evaluates and plots with the library calls.
+    _, run, data = demo_run
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    shutil.copytree(run, tmp_path / "run")
+    shutil.copytree(data, tmp_path / "data")
+    for name in ("predictions.nc", "metrics.json", "results.md"):
+        (tmp_path / "run" / name).unlink()
+    overrides = (
+        f"RUN_DIR = pathlib.Path({str(tmp_path / 'run')!r})\n"
+        f"DATA_DIR = pathlib.Path({str(tmp_path / 'data')!r})"
+    )
+    notebook, text = run_notebook("burgers_simulation.ipynb", overrides, tmp_path)
+    assert "channels: ['u" in text and "'u(t=0)" in text  # state, control, condition bands
+    assert "DiffusionSimulator at step" in text
+    for kind in MODELS:
+        assert f"| {kind} |" in text, kind
+    images = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+    assert len(images) == 2
+    for name in ("predictions.nc", "metrics.json", "results.md", "figures/fields.png"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert not (tmp_path / "runs").exists()  # the overrides took effect

@@ -307,11 +307,19 @@ def test_fit_channel_scales_is_max_abs_per_channel(burgers):
     batches[1][..., 3] *= 50.0  # the maximum of channel 3 lives in the second batch
     for batch in batches:
         batch[..., 5] = 0.0  # an all-zero channel gets the floor
-    scale = encoding.fit_channel_scales(layout, (jnp.asarray(b) for b in batches), floor=1e-3)
+    scale = encoding.fit_channel_scales(layout, (jnp.asarray(b) for b in batches))
     expected = np.abs(np.concatenate(batches)).max(axis=(0, 1, 2))
-    expected[5] = 1e-3
+    expected[5] = encoding.SCALE_FLOOR
     assert scale.shape == (10,) and scale.dtype == np.float32
     np.testing.assert_allclose(scale, expected, rtol=1e-6)
+    # Headroom multiplies the maximum; the original's rule int(max) + 1 applies after it.
+    headroom = encoding.fit_channel_scales(layout, batches, headroom=1.25)
+    np.testing.assert_allclose(headroom[:5], 1.25 * expected[:5], rtol=1e-6)
+    rounded = encoding.fit_channel_scales(layout, batches, round_up=True)
+    np.testing.assert_array_equal(rounded, np.floor(expected) + 1.0)
+    assert rounded[5] == 1.0  # an all-zero channel: int(0) + 1
+    with pytest.raises(ValueError, match="headroom"):
+        encoding.fit_channel_scales(layout, batches, headroom=0.5)
 
 
 def test_normalizer_inverse_and_save_load(burgers, tmp_path):

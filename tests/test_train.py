@@ -12,8 +12,8 @@ import pytest
 from flax import nnx
 
 from wdno.diffusion import diffusion_loss, make_schedule
-from wdno.training import TrainConfig, learning_rate_schedule, train
 from wdno.nets.unet import UNet, UNetConfig
+from wdno.training import TrainConfig, learning_rate_schedule, train
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import pywt
 
-from wdno.transforms import wavelets
+from wdno.transforms import dwt, wavelets
 
 # PyWavelets warns (we do not) when a level exceeds pywt.dwt_max_level, e.g. for 11 x 15.
 pytestmark = pytest.mark.filterwarnings("ignore:Level value of:UserWarning")
@@ -215,8 +215,8 @@ def test_vmap_and_jit_agree_with_batched_call():
 def test_chunked_batches_match_pywavelets_and_gradients(monkeypatch, chunk_bytes):
     # Large batches are transformed in chunks (lax.map); force it on a small input, with two
     # batch axes (6 = 3 x 2 elements) and a level that shrinks the chunks' bands unequally.
-    monkeypatch.setattr(wavelets, "_CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(wavelets, "_CHUNK_ABOVE_BYTES", 0)
+    monkeypatch.setattr(dwt, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(dwt, "_CHUNK_ABOVE_BYTES", 0)
     x = np.random.default_rng(8).standard_normal((3, 2, 9, 8, 2)).astype(np.float32)
     options = dict(level=2, mode="zero", axes=(2, 3))
     coeffs, reconstruction = _round_trip("bior1.3", "zero", 2, (2, 3))(x)

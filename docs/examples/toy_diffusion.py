@@ -10,8 +10,8 @@ import numpy as np
 from flax import nnx
 
 from wdno.diffusion import make_schedule
-from wdno.training import TrainConfig, sample_model, train
 from wdno.nets.unet import UNet, UNetConfig
+from wdno.training import TrainConfig, sample_model, train
 
 num_steps = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 workdir = sys.argv[2] if len(sys.argv) > 2 else "runs/toy_diffusion"

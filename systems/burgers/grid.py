@@ -32,9 +32,11 @@ BASE_POINTS = 120
 FINEST_FACTOR = 8
 FINEST_POINTS = BASE_POINTS * FINEST_FACTOR
 RESOLUTIONS = (1, 2, 4, 8)
+END_TIME = 8.0  # T of the released generator
 
 __all__ = [
     "BASE_POINTS",
+    "END_TIME",
     "FINEST_FACTOR",
     "FINEST_POINTS",
     "NUM_CONTROL_INTERVALS",
@@ -64,12 +66,12 @@ def stored_x(factor: int = 1) -> np.ndarray:
     return ((np.arange(FINEST_POINTS) + 1.0) / (FINEST_POINTS + 1.0))[::stride]
 
 
-def stored_times(factor: int = 1, end_time: float = 8.0) -> np.ndarray:
+def stored_times(factor: int = 1, end_time: float = END_TIME) -> np.ndarray:
     """The ``80 * factor + 1`` stored time levels of ``u`` at resolution ``factor`` (float64)."""
     return np.linspace(0.0, end_time, NUM_CONTROL_INTERVALS * check_factor(factor) + 1)
 
 
-def force_times(factor: int = 1, end_time: float = 8.0) -> np.ndarray:
+def force_times(factor: int = 1, end_time: float = END_TIME) -> np.ndarray:
     """Start times of the ``80 * factor`` stored force frames (the force is constant on each)."""
     return stored_times(factor, end_time)[:-1]
 

@@ -1,7 +1,14 @@
-"""Data-generation presets for the Burgers system (spec Sec. 8.1: 40,000 train / 8,000 test).
+"""Burgers presets (spec §6 and §8.1): data-set sizes and run settings.
 
-``tiny`` is for smoke tests, ``cpu`` is what a laptop generates in a few minutes, ``paper`` is
-the paper's scale (GPU). The super-resolution test set is ``paper`` with ``--resolution 8``.
+Data: ``tiny`` for smoke tests, ``cpu`` what a laptop generates in a few minutes, ``paper`` the
+paper's scale (40,000 train / 8,000 test; the super-resolution test set is ``paper`` with
+``--resolution 8``).
+
+Runs: ``tiny`` (tests, seconds), ``cpu`` (the README demo on a 2-core CPU) and ``paper`` (a GPU:
+the released U-Net, batch 16, learning rate 1e-4 on the released periodic cosine schedule). The
+paper preset trains 90,000 steps: the released schedule ``lr (1 + cos(pi step / 10k)) / 2``
+reaches zero at step 90k, and the original sampled its step-90k checkpoint (at 100k it would be
+back at the peak rate). Its channel scales follow the original rule ``int(max) + 1``.
 """
 
 from __future__ import annotations
@@ -9,8 +16,11 @@ from __future__ import annotations
 import dataclasses
 
 from systems.burgers.solver import SolverConfig
+from wdno.nets.fno import FNOConfig
+from wdno.nets.unet import UNetConfig
+from wdno.preset import RunPreset
 
-__all__ = ["PRESETS", "DataPreset"]
+__all__ = ["PAPER_SUPERRES_UNET", "PAPER_UNET", "PRESETS", "RUN_PRESETS", "DataPreset"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,4 +41,83 @@ PRESETS = {
     "tiny": DataPreset("tiny", num_train=16, num_test=8, batch_size=8),
     "cpu": DataPreset("cpu", num_train=2000, num_test=200, batch_size=256),
     "paper": DataPreset("paper", num_train=40000, num_test=8000, batch_size=800),
+}
+
+# The released networks (spec §5.1): in_channels is set from the encoding when a model is built.
+PAPER_UNET = UNetConfig(9, dim=128, dim_mults=(1, 2, 4, 8), num_spatial_dims=2, num_groups=1)
+PAPER_SUPERRES_UNET = UNetConfig(
+    17, dim=64, dim_mults=(1, 2, 4, 8), num_spatial_dims=2, num_groups=1
+)
+# The CPU network: dim 8 with 4 GroupNorm groups (one channel per group, i.e. instance norm,
+# trained much worse), full attention in the middle block only.
+CPU_UNET = UNetConfig(
+    9,
+    dim=8,
+    dim_mults=(1, 2, 4),
+    num_spatial_dims=2,
+    num_groups=4,
+    attention_heads=2,
+    attention_head_dim=16,
+    linear_attention=False,
+)
+TINY_UNET = UNetConfig(
+    9,
+    dim=16,
+    dim_mults=(1, 2),
+    num_spatial_dims=2,
+    num_groups=4,
+    attention_heads=2,
+    attention_head_dim=8,
+    linear_attention=False,
+    init_kernel_size=3,
+)
+
+
+def _fno(width: int, modes: tuple[int, int]) -> FNOConfig:
+    return FNOConfig(2, 1, width=width, modes=modes, padding=(8, 8))
+
+
+RUN_PRESETS = {
+    "tiny": RunPreset(
+        "tiny",
+        data="tiny",
+        num_test=4,
+        unet=TINY_UNET,
+        fno=_fno(8, (4, 4)),
+        steps=6,
+        batch_size=4,
+        warmup_steps=0,
+        sampling_steps=3,
+        sim_batch_size=4,
+    ),
+    "cpu": RunPreset(
+        "cpu",
+        data="cpu",
+        num_test=100,
+        unet=CPU_UNET,
+        fno=_fno(32, (16, 16)),
+        steps=1000,
+        batch_size=4,
+        learning_rate=2e-3,
+        sampling_steps=25,
+        sim_batch_size=50,
+    ),
+    "paper": RunPreset(
+        "paper",
+        data="paper",
+        num_test=8000,
+        unet=PAPER_UNET,
+        fno=_fno(64, (16, 16)),
+        scale_round_up=True,
+        steps=90_000,
+        batch_size=16,
+        learning_rate=1e-4,
+        lr_schedule="periodic_cosine",
+        warmup_steps=0,
+        cosine_period=10_000,
+        ema_warmup=False,
+        sampling_steps=50,
+        sim_batch_size=200,
+        checkpoint_every=5_000,
+    ),
 }

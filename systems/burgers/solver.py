@@ -85,7 +85,7 @@ class SolverConfig:
     """
 
     viscosity: float = 0.01
-    end_time: float = 8.0
+    end_time: float = grid.END_TIME
     num_points: int = 960
     steps_per_interval: int = 8
     num_intervals: int = grid.NUM_CONTROL_INTERVALS

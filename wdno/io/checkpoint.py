@@ -3,22 +3,23 @@
 Not a part of the paper; the engineering around spec §6 (the original saves ``model``, ``ema``,
 ``opt`` and ``step`` with ``torch.save``). A checkpoint ``workdir/checkpoints/<step>/`` holds the
 items ``params``, ``ema_params``, ``opt_state``, ``meta`` (step and PRNG key) and ``config``
-(JSON: the model class, its frozen config dataclass and the training config). The model is rebuilt
-from that JSON, so ``restore(workdir)`` needs nothing but the directory.
+(JSON: the network kind of :mod:`wdno.nets.registry`, its frozen config and the training config).
+The model is rebuilt from that JSON through the registry, so ``restore(workdir)`` needs nothing
+but the directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import json
 import pathlib
-import typing
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
+
+from wdno.io import atomic
+from wdno.nets import registry
 
 __all__ = [
     "Restored",
@@ -35,58 +36,14 @@ CHECKPOINT_DIRECTORY = "checkpoints"
 ARRAY_ITEMS = ("params", "ema_params", "opt_state", "meta")
 
 
-def _to_json(value):
-    if dataclasses.is_dataclass(value):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (tuple, list)):
-        return [_to_json(v) for v in value]
-    return value
-
-
-def _from_json(cls, data: dict):
-    """Rebuild a frozen config dataclass from its JSON dict (lists become tuples)."""
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for field in dataclasses.fields(cls):
-        if field.name not in data:
-            continue
-        value = data[field.name]
-        if dataclasses.is_dataclass(hints.get(field.name)) and isinstance(value, dict):
-            value = _from_json(hints[field.name], value)
-        elif isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        values[field.name] = value
-    return cls(**values)
-
-
-def _import(path: str):
-    module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
 def model_description(model: nnx.Module) -> dict:
-    """JSON-able description ``{"class", "config_class", "config"}`` of a model built as
-    ``cls(config, rngs=...)`` with a frozen dataclass ``model.config``."""
-    config = getattr(model, "config", None)
-    if not dataclasses.is_dataclass(config):
-        raise ValueError(
-            f"Cannot describe {type(model).__name__} for a checkpoint: it needs a dataclass "
-            f"attribute `config` and a constructor cls(config, *, rngs)."
-        )
-    qualified = lambda cls: f"{cls.__module__}.{cls.__qualname__}"
-    return {
-        "class": qualified(type(model)),
-        "config_class": qualified(type(config)),
-        "config": _to_json(config),
-    }
+    """JSON-able ``{"kind", "config"}`` of a registered network (:mod:`wdno.nets.registry`)."""
+    return registry.describe(model)
 
 
 def build_model(description: dict, *, abstract: bool = False, seed: int = 0) -> nnx.Module:
-    """Build the model of a `model_description` (``abstract``: shapes only, no weights)."""
-    config = _from_json(_import(description["config_class"]), description["config"])
-    cls = _import(description["class"])
-    make = lambda: cls(config, rngs=nnx.Rngs(seed))
-    return nnx.eval_shape(make) if abstract else make()
+    """Build the network of a `model_description` (``abstract``: shapes only, no weights)."""
+    return registry.build(description, abstract=abstract, seed=seed)
 
 
 def checkpoint_manager(workdir, *, max_to_keep: int | None = None) -> ocp.CheckpointManager:
@@ -141,7 +98,7 @@ def save(
     manager.wait_until_finished()
     if jax.process_index() == 0:
         path = pathlib.Path(workdir) / "config.json"
-        path.write_text(json.dumps(config, indent=2))
+        atomic.write_json(path, config)
     if own:
         manager.close()
 

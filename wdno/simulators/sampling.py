@@ -27,6 +27,8 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from wdno import diffusion
+from wdno.simulators import base
+from wdno.training import batches
 from wdno.transforms import encoding
 
 __all__ = ["SamplerConfig", "Simulation", "simulate"]
@@ -131,45 +133,24 @@ def simulate(
     Returns:
         :class:`Simulation`.
     """
-    initial_state = np.asarray(initial_state, np.float32)
-    expected = (*layout.spatial_shape, layout.num_state_fields)
-    if initial_state.ndim != len(expected) + 1 or initial_state.shape[1:] != expected:
-        raise ValueError(
-            f"simulate: initial_state must be (N, *{expected}), got {initial_state.shape}"
-        )
+    initial_state, control = base.check_conditions(layout, initial_state, control, "simulate")
     num = len(initial_state)
-    if layout.num_control_fields:
-        if control is None:
-            raise ValueError("simulate: this model is conditioned on a control; pass control=")
-        control = np.asarray(control, np.float32)
-        expected_control = (
-            num,
-            layout.num_times - 1,
-            *layout.spatial_shape,
-            layout.num_control_fields,
-        )
-        if control.shape != expected_control:
-            raise ValueError(f"simulate: control must be {expected_control}, got {control.shape}")
     key = jax.random.key(int(key)) if isinstance(key, (int, np.integer)) else key
     sampler = sampler or SamplerConfig()
-    batch_size = max(1, min(batch_size, num))
     graphdef, weights = nnx.split(model)
     scale = jnp.asarray(normalizer.scale, jnp.float32)
     static = dict(graphdef=graphdef, layout=layout, sampler=sampler, clip=sampler.clip)
     states, controls = [], []
-    starts = range(0, num, batch_size)
-    for index, start in enumerate(tqdm(starts, desc="simulate", disable=not progress)):
-        stop = min(start + batch_size, num)
-        pad = batch_size - (stop - start)
-        u0 = np.concatenate([initial_state[start:stop], np.repeat(initial_state[:1], pad, 0)])
-        f = None
-        if control is not None:
-            f = np.concatenate([control[start:stop], np.repeat(control[:1], pad, 0)])
-        batch_key = jax.random.fold_in(key, index)
-        state, decoded_control = _sample_batch(weights, scale, schedule, batch_key, u0, f, **static)
-        states.append(np.asarray(state)[: stop - start])
-        if decoded_control is not None:
-            controls.append(np.asarray(decoded_control)[: stop - start])
+    padded = list(batches.padded_batches(num, batch_size))
+    for number, (rows, index) in enumerate(tqdm(padded, desc="simulate", disable=not progress)):
+        f = None if control is None else control[index]
+        batch_key = jax.random.fold_in(key, number)
+        state, decoded = _sample_batch(
+            weights, scale, schedule, batch_key, initial_state[index], f, **static
+        )
+        states.append(np.asarray(state)[rows])
+        if decoded is not None:
+            controls.append(np.asarray(decoded)[rows])
     state = np.concatenate(states)
     error = np.abs(state[:, 0] - initial_state).reshape(num, -1).max(axis=1)
     state[:, 0] = initial_state

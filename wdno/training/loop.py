@@ -2,10 +2,11 @@
 spec §6 (hyper-parameters) and §13 pitfalls 5-6.
 
 Defaults follow the original Burgers trainer (Adam with betas (0.9, 0.99), learning rate 1e-4,
-global gradient-norm clipping at 1.0, EMA decay 0.995 updated every 10 steps) with two deliberate
-changes: the learning rate follows warm-up + a single cosine decay to ``num_steps`` (the original's
-periodic ``CosineAnnealingLR(T_max=10k)`` is available as ``lr_schedule="periodic_cosine"``), and
-whether sampling uses the EMA or the raw weights is a config choice (the original samples with raw
+global gradient-norm clipping at 1.0, EMA decay 0.995 updated every 10 steps after a copy phase of
+100 steps, with ema_pytorch's decay warm-up) with two deliberate changes: the learning rate follows
+warm-up + a single cosine decay to ``num_steps`` (the original's periodic
+``CosineAnnealingLR(T_max=10k)`` is available as ``lr_schedule="periodic_cosine"``), and whether
+sampling uses the EMA or the raw weights is a config choice (the original samples with raw
 weights).
 
 The jit boundary follows flax's performance guide: the model is split once into a graph definition
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import pathlib
@@ -31,14 +33,22 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from wdno.diffusion import (
+    Guidance,
+    Schedule,
+    ddim_sample,
+    ddpm_sample,
+    diffusion_loss,
+    make_schedule,
+)
 from wdno.io import checkpoint
 from wdno.training import parallel
-from wdno.diffusion import Schedule, ddim_sample, ddpm_sample, diffusion_loss, make_schedule
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainState",
+    "ema_decay_schedule",
     "learning_rate_schedule",
     "make_optimizer",
     "make_train_step",
@@ -47,6 +57,7 @@ __all__ = [
 ]
 
 LOG_COLUMNS = ("step", "loss", "learning_rate", "grad_norm", "steps_per_second", "wall_time")
+_SAMPLERS = {"ddim": ddim_sample, "ddpm": ddpm_sample}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +78,16 @@ class TrainConfig:
         final_lr_fraction: end value of the cosine decay relative to the peak.
         cosine_period: half-period of ``"periodic_cosine"`` (original: 10000).
         grad_clip: global gradient-norm clip (0: none).
-        ema_decay: EMA decay per update.
+        ema_decay: EMA decay per update (the largest decay, with ``ema_warmup``).
         ema_every: update the EMA every this many steps.
-        ema_start_step: before this step the EMA copies the weights (as ema_pytorch).
+        ema_start_step: up to this step the EMA copies the weights (as ema_pytorch).
+        ema_warmup: ramp the decay up after ``ema_start_step`` (the EMA warm-up of ema_pytorch,
+            the original's EMA library, with ``inv_gamma = 1``): at optimiser step ``s`` the
+            decay is ``min(ema_decay, 1 - (1 + n)^(-ema_warmup_power))``, ``n = s -
+            ema_start_step``. With power 2/3 it reaches 0.9 at ``n = 31``, 0.99 at ``n = 999``
+            and 0.995 at ``n = 2827``, so a short run does not average over its early weights.
+            False: the fixed ``ema_decay`` from the first update on.
+        ema_warmup_power: exponent of the warm-up (ema_pytorch's default 2/3; 3/4 ramps faster).
         use_ema_for_sampling: sample (and evaluate) with the EMA weights, else the raw ones.
         diffusion_schedule: beta schedule of the default diffusion loss.
         diffusion_steps: ``T`` of the default diffusion loss.
@@ -95,6 +113,8 @@ class TrainConfig:
     ema_decay: float = 0.995
     ema_every: int = 10
     ema_start_step: int = 100
+    ema_warmup: bool = True
+    ema_warmup_power: float = 2 / 3
     use_ema_for_sampling: bool = True
     diffusion_schedule: str = "cosine"
     diffusion_steps: int = 1000
@@ -117,6 +137,12 @@ class TrainConfig:
         for name in ("num_steps", "batch_size", "ema_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}.")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay}.")
+        if self.ema_warmup_power <= 0:
+            raise ValueError(
+                f"TrainConfig.ema_warmup_power must be > 0, got {self.ema_warmup_power}."
+            )
 
 
 def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
@@ -135,6 +161,26 @@ def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
         return peak * ramp * (final + (1.0 - final) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
 
     return schedule
+
+
+def ema_decay_schedule(config: TrainConfig) -> Callable[[jax.Array], jax.Array]:
+    """EMA decay as a function of the optimiser step ``s = 1, 2, ...`` just taken.
+
+    0 (a copy of the weights) for ``s <= ema_start_step``; then ``ema_decay``, or with
+    `TrainConfig.ema_warmup` ``min(ema_decay, 1 - (1 + n)^(-ema_warmup_power))``,
+    ``n = s - ema_start_step``. The EMA is updated as ``e <- d e + (1 - d) w`` on the steps
+    divisible by ``ema_every`` (and on every step of the copy phase).
+    """
+
+    def decay(step):
+        step = jnp.asarray(step, jnp.float32)
+        since = jnp.maximum(step - config.ema_start_step, 0.0)
+        value = jnp.asarray(config.ema_decay, jnp.float32)
+        if config.ema_warmup:
+            value = jnp.minimum(value, 1.0 - (1.0 + since) ** -config.ema_warmup_power)
+        return jnp.where(step <= config.ema_start_step, 0.0, value)
+
+    return decay
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -223,6 +269,7 @@ def make_train_step(graphdef, tx, loss_fn, config: TrainConfig, mesh):
         mesh: device mesh; the returned state and metrics are replicated over it.
     """
     schedule = learning_rate_schedule(config)
+    ema_schedule = ema_decay_schedule(config)
 
     def train_step(state: TrainState, rest, batch):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
@@ -234,9 +281,9 @@ def make_train_step(graphdef, tx, loss_fn, config: TrainConfig, mesh):
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         step = state.step + 1
-        # EMA (ema_pytorch): copy before ema_start_step, then every ema_every steps
-        # ema <- decay ema + (1 - decay) params.
-        decay = jnp.where(step <= config.ema_start_step, 0.0, config.ema_decay)
+        # EMA (ema_pytorch): copy up to ema_start_step, then every ema_every steps
+        # ema <- decay ema + (1 - decay) params, the decay warmed up (`ema_decay_schedule`).
+        decay = ema_schedule(step)
         update = (step % config.ema_every == 0) | (step <= config.ema_start_step)
         ema_params = jax.tree.map(
             lambda e, p: jnp.where(update, decay * e + (1.0 - decay) * p, e),
@@ -343,7 +390,10 @@ def train(
             "channel_weights"?}`` for the default loss), or a callable ``start_step -> iterable``
             so a resumed run continues the same data stream. Shapes may vary between batches
             (one compilation per shape). Training stops at ``config.num_steps`` or when the
-            iterator is exhausted. Under multi-host, each process yields its local share.
+            iterator is exhausted. Under multi-process, each process yields its local share.
+            Entries named in ``batches.constant_keys`` (set by `minibatches`) are replicated;
+            without that attribute, arrays led by the batch size of ``"x0"`` are split over the
+            devices and the rest replicated (`parallel.shard_batch`).
         config: training configuration.
         workdir: run directory (``log.csv``, ``eval.jsonl``, ``config.json``, ``checkpoints/``).
         key: PRNG key (default ``config.seed``).
@@ -426,7 +476,13 @@ def train(
             batch = next(iterator)
         except StopIteration:
             break
-        state, metrics = train_step(state, rest, parallel.shard_batch(dict(batch), mesh))
+        state, metrics = train_step(
+            state,
+            rest,
+            parallel.shard_batch(
+                dict(batch), mesh, constants=getattr(batches, "constant_keys", None)
+            ),
+        )
         step += 1
         logger.add(metrics)
         bar.update(1)
@@ -470,6 +526,9 @@ def sample_model(
 ) -> jax.Array:
     """Sample from an NNX denoiser under one ``jax.jit`` (weights are arguments, not constants).
 
+    One compilation per model structure, ``shape``, ``method`` and options: later calls with new
+    weights, keys, schedules of the same length or conditions of the same shapes reuse it.
+
     Args:
         model: noise predictor ``model(x_t, t)``.
         shape: sample shape ``(B, ..., C)``.
@@ -478,23 +537,68 @@ def sample_model(
         method: ``"ddim"`` (`wdno.diffusion.ddim_sample`) or ``"ddpm"``.
         known_mask, known_values: inpainting condition.
         **options: further keyword arguments of the sampler (``num_steps``, ``eta``,
-            ``clip_range``, ``guidance``, ``progress``).
+            ``clip_range``, ``guidance``, ``progress``); static, so hashable (numbers, tuples,
+            functions). Array weights of a `Guidance` are traced; its objective is static (the
+            same function object compiles once).
     """
-    samplers = {"ddim": ddim_sample, "ddpm": ddpm_sample}
-    if method not in samplers:
+    if method not in _SAMPLERS:
         raise ValueError(f"sample_model: method must be 'ddim' or 'ddpm', got {method!r}.")
+    guidance = options.pop("guidance", None)
+    guidance_weights = None
+    if guidance is not None and not callable(guidance.weights):
+        guidance_weights = jnp.asarray(guidance.weights, jnp.float32)
+        guidance = dataclasses.replace(guidance, weights=None)
+    options = tuple(
+        sorted((name, tuple(v) if isinstance(v, list) else v) for name, v in options.items())
+    )
+    try:
+        hash((options, guidance))
+    except TypeError:
+        raise TypeError(
+            f"sample_model: sampler options must be hashable (numbers, tuples, functions), "
+            f"got {dict(options)}."
+        ) from None
     graphdef, state = nnx.split(model)
+    return _sample_jit(
+        state,
+        key,
+        schedule,
+        known_mask,
+        known_values,
+        guidance_weights,
+        graphdef=graphdef,
+        shape=tuple(int(n) for n in shape),
+        method=method,
+        guidance=guidance,
+        options=options,
+    )
 
-    @jax.jit
-    def run(state, key, schedule, known_mask, known_values):
-        return samplers[method](
-            nnx.merge(graphdef, state),
-            shape,
-            key,
-            schedule,
-            known_mask=known_mask,
-            known_values=known_values,
-            **options,
-        )
 
-    return run(state, key, schedule, known_mask, known_values)
+@functools.partial(jax.jit, static_argnames=("graphdef", "shape", "method", "guidance", "options"))
+def _sample_jit(
+    state,
+    key,
+    schedule,
+    known_mask,
+    known_values,
+    guidance_weights,
+    *,
+    graphdef,
+    shape,
+    method,
+    guidance: Guidance | None,
+    options: tuple,
+):
+    """`sample_model` under jit: the structure, shape and options are static arguments."""
+    if guidance is not None and guidance.weights is None:
+        guidance = dataclasses.replace(guidance, weights=guidance_weights)
+    return _SAMPLERS[method](
+        nnx.merge(graphdef, state),
+        shape,
+        key,
+        schedule,
+        known_mask=known_mask,
+        known_values=known_values,
+        guidance=guidance,
+        **dict(options),
+    )

@@ -1,20 +1,21 @@
-"""Data-parallel scale-out with ``jax.sharding`` and multi-host ``jax.distributed``.
+"""Data-parallel scale-out with ``jax.sharding`` and multi-process ``jax.distributed``.
 
 Not part of the paper (the original trains on 1-2 GPUs with PyTorch DDP, spec §11); this is the
-engine-level equivalent: a 1-D device mesh with axis ``"data"``, every batch split along its
-leading axis over the mesh, parameters and optimiser state replicated. The gradient of the
-global-batch loss is then reduced across devices by XLA, so the same code runs on one CPU, several
-GPUs or several hosts and gives the same result (up to floating-point summation order).
+engine-level equivalent: a 1-D device mesh with axis ``"data"``, the batch data split along its
+leading axis over the mesh, parameters, optimiser state and batch constants replicated. The
+gradient of the global-batch loss is then reduced across devices by XLA, so the same code runs on
+one CPU, several GPUs or several hosts and gives the same result (up to floating-point summation
+order).
 
-Multi-host: call `initialize_distributed` (or set ``WDNO_DISTRIBUTED=1``) before anything else
-touches JAX; ``jax.distributed.initialize`` reads the cluster from SLURM/Open MPI/TPU metadata or
-from ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``. Each process then
-feeds its own share of the global batch (`shard_batch`).
+Multi-process: call `initialize_distributed` (or set ``WDNO_DISTRIBUTED=1``) before anything else
+touches JAX. Each process then feeds its own share of the global batch (`shard_batch`); the mesh
+of `data_mesh` spans the devices of every process. See ``docs/scaling.md``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import jax
 import numpy as np
@@ -32,21 +33,52 @@ __all__ = [
 ]
 
 DATA_AXIS = "data"
-_INITIALIZED = False
 
 
-def initialize_distributed(enable: bool | None = None) -> bool:
-    """Start multi-host JAX if asked (argument, or env ``WDNO_DISTRIBUTED`` in 1/true/yes).
+def _environment_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return None if value in (None, "") else int(value)
 
-    Idempotent; returns whether ``jax.distributed`` is active.
+
+def initialize_distributed(
+    enable: bool | None = None,
+    *,
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> bool:
+    """Start multi-process JAX if asked (``enable``, else env ``WDNO_DISTRIBUTED`` in 1/true/yes).
+
+    Arguments left out are read from ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and
+    ``JAX_PROCESS_ID``, else detected by ``jax.distributed.initialize`` (SLURM, Open MPI, TPU).
+    Cross-process collectives on CPU use gloo. Must run before any other JAX computation;
+    idempotent.
+
+    Args:
+        enable: start ``jax.distributed`` (default: env ``WDNO_DISTRIBUTED``).
+        coordinator_address: ``host:port`` of process 0's coordination service.
+        num_processes: number of processes.
+        process_id: index of this process in ``[0, num_processes)``.
+
+    Returns:
+        Whether ``jax.distributed`` is active.
     """
-    global _INITIALIZED
+    if jax.distributed.is_initialized():
+        return True
     if enable is None:
         enable = os.environ.get("WDNO_DISTRIBUTED", "").lower() in ("1", "true", "yes")
-    if enable and not _INITIALIZED:
-        jax.distributed.initialize()
-        _INITIALIZED = True
-    return _INITIALIZED
+    if not enable:
+        return False
+    # The option concerns the CPU backend only; older JAX leaves it unset (no cross-process
+    # collectives on CPU), newer JAX defaults to gloo. An explicit choice (e.g. "mpi") is kept.
+    if not getattr(jax.config, "jax_cpu_collectives_implementation", "gloo"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if num_processes is None:
+        num_processes = _environment_int("JAX_NUM_PROCESSES")
+    if process_id is None:
+        process_id = _environment_int("JAX_PROCESS_ID")
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+    return True
 
 
 def is_main_process() -> bool:
@@ -76,26 +108,49 @@ def replicate(tree, mesh: Mesh):
     return jax.device_put(tree, replicated(mesh), may_alias=False)
 
 
-def _batch_size(batch: dict) -> int:
-    leaves = [batch["x0"]] if "x0" in batch else jax.tree.leaves(batch)
-    shapes = [np.shape(leaf) for leaf in leaves if np.ndim(leaf) >= 1]
-    if not shapes:
+def _local_batch_size(batch: dict, constants: Collection[str] | None) -> int:
+    """Leading size of ``"x0"`` (or of the first batch-data array), checking the batch data."""
+    names = [name for name in batch if constants is None or name not in constants]
+    if constants is not None and not names:
+        raise ValueError(f"shard_batch: every entry of the batch is a constant: {list(batch)}.")
+    first = "x0" if "x0" in names else None
+    leaves = jax.tree.leaves(batch[first] if first else {name: batch[name] for name in names})
+    sizes = [np.shape(leaf)[0] for leaf in leaves if np.ndim(leaf) >= 1]
+    if not sizes:
         raise ValueError("shard_batch: the batch holds no array with a leading batch axis.")
-    return shapes[0][0]
+    if constants is not None:
+        for name in names:
+            shapes = [np.shape(leaf) for leaf in jax.tree.leaves(batch[name])]
+            if any(len(shape) < 1 or shape[0] != sizes[0] for shape in shapes):
+                raise ValueError(
+                    f"shard_batch: batch entry {name!r} has shape {shapes}, but batch data must "
+                    f"lead with the local batch size {sizes[0]}; name it in `constants` if it is "
+                    f"the same for every sample."
+                )
+    return sizes[0]
 
 
-def shard_batch(batch: dict, mesh: Mesh) -> dict:
-    """Turn this process's share of a batch into global arrays sharded along the batch axis.
+def shard_batch(batch: dict, mesh: Mesh, *, constants: Collection[str] | None = None) -> dict:
+    """Turn this process's share of a batch into global arrays on ``mesh``.
 
-    The batch size is the leading size of ``batch["x0"]`` (or of the first array). Leaves with that
-    leading size are split over the mesh; other leaves (broadcastable masks, channel weights)
-    are replicated. With several processes, each passes its local share and the global batch is
-    their concatenation.
+    Batch data is split along its leading axis over the ``"data"`` mesh axis; with several
+    processes, each passes its local share and the global batch is their concatenation in
+    process order. Constants (broadcastable masks, channel weights) must be equal on every
+    process and are replicated.
+
+    Args:
+        batch: dict of arrays (or of pytrees of arrays).
+        mesh: data mesh (`data_mesh`).
+        constants: names of the constant entries; every other entry is batch data and must lead
+            with the local batch size. ``None``: inferred, arrays whose leading size equals that
+            of ``batch["x0"]`` (else of the first array) are batch data and the rest constants,
+            which misreads a constant whose leading size happens to equal the batch size.
 
     Raises:
-        ValueError: if the global batch size is not divisible by the number of devices.
+        ValueError: if the global batch size is not divisible by the number of devices, or a
+            batch entry lacks the leading batch axis, or there is no batch data.
     """
-    local_size = _batch_size(batch)
+    local_size = _local_batch_size(batch, constants)
     num_devices = mesh.devices.size
     global_size = local_size * jax.process_count()
     if global_size % num_devices:
@@ -106,10 +161,17 @@ def shard_batch(batch: dict, mesh: Mesh) -> dict:
         )
     split, copy = batch_sharding(mesh), replicated(mesh)
 
-    def place(leaf):
-        leaf = np.asarray(leaf) if not isinstance(leaf, jax.Array) else leaf
-        if leaf.ndim >= 1 and leaf.shape[0] == local_size:
+    def place(leaf, is_data: bool):
+        leaf = leaf if isinstance(leaf, jax.Array) else np.asarray(leaf)
+        if is_data:
             return jax.make_array_from_process_local_data(split, leaf)
         return jax.make_array_from_process_local_data(copy, leaf, leaf.shape)
 
-    return jax.tree.map(place, batch)
+    def place_entry(name, value):
+        if constants is not None:
+            return jax.tree.map(lambda leaf: place(leaf, name not in constants), value)
+        return jax.tree.map(
+            lambda leaf: place(leaf, np.ndim(leaf) >= 1 and np.shape(leaf)[0] == local_size), value
+        )
+
+    return {name: place_entry(name, value) for name, value in batch.items()}

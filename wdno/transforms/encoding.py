@@ -42,9 +42,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wdno.io import atomic
 from wdno.transforms import wavelets
 
 TRANSFORMS = ("wavelet", "identity")
+SCALE_FLOOR = 1e-6  # smallest normalisation scale: an all-zero channel stays finite
+DATASET_BATCH = 256  # trajectories per call when a whole data set is encoded or reduced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,6 +270,13 @@ def _pad_to(x: jax.Array, shape: Sequence[int], first_axis: int = 1) -> jax.Arra
     return jnp.pad(x, widths)
 
 
+def extend_control(control: jax.Array) -> jax.Array:
+    """``(N, T - 1, ...)`` control to ``(N, T, ...)`` by repeating its last frame (step 1 above):
+    the one rule by which a control shares the state's time grid, for every model."""
+    control = jnp.asarray(control)
+    return jnp.concatenate([control, control[:, -1:]], axis=1)
+
+
 def encode(
     layout: TrajectoryLayout, state: jax.Array, control: jax.Array | None = None
 ) -> jax.Array:
@@ -306,8 +316,7 @@ def encode(
                 f"encode: control batch size {control.shape[0]} differs from state batch size "
                 f"{state.shape[0]}"
             )
-        extended = jnp.concatenate([control, control[:, -1:]], axis=1)  # edge-repeat last frame
-        fields.append(extended.astype(state.dtype))
+        fields.append(extend_control(control).astype(state.dtype))
     trajectory = jnp.concatenate(fields, axis=-1)
     if not layout.is_wavelet:
         return _pad_to(trajectory, layout.canvas_shape)
@@ -352,15 +361,61 @@ def decode(layout: TrajectoryLayout, encoded: jax.Array) -> tuple[jax.Array, jax
     return state, trajectory[:, :-1, ..., layout.num_state_fields :]
 
 
-def fit_channel_scales(
-    layout: TrajectoryLayout, encoded_batches, *, floor: float = 1e-6
+def encode_dataset(
+    layout: TrajectoryLayout, state, control=None, *, batch_size: int = DATASET_BATCH
 ) -> np.ndarray:
-    """Per-channel max |value| over an iterable of encoded batches: the normalisation scale."""
-    scale = np.zeros(layout.num_channels, dtype=np.float64)
-    reduce_axes = tuple(range(1 + len(layout.canvas_shape)))
-    for batch in encoded_batches:
-        scale = np.maximum(scale, np.asarray(jnp.max(jnp.abs(batch), axis=reduce_axes)))
-    return np.maximum(scale, floor).astype(np.float32)
+    """:func:`encode` a whole data set (un-normalised) in batches, one compilation per shape."""
+    encode_batch = jax.jit(encode, static_argnums=0)
+    parts = []
+    for start in range(0, len(state), batch_size):
+        c = None if control is None else control[start : start + batch_size]
+        parts.append(np.asarray(encode_batch(layout, state[start : start + batch_size], c)))
+    return np.concatenate(parts)
+
+
+def channel_max_abs(values, *, batch_size: int = DATASET_BATCH) -> np.ndarray:
+    """Max |value| per channel (last axis) of a ``(N, ..., C)`` array or an iterable of batches."""
+    if isinstance(values, np.ndarray | jax.Array):
+        array = values
+        values = (array[i : i + batch_size] for i in range(0, len(array), batch_size))
+    result = None
+    for batch in values:
+        batch = jnp.asarray(batch)
+        found = np.asarray(jnp.max(jnp.abs(batch), axis=tuple(range(batch.ndim - 1))))
+        result = found if result is None else np.maximum(result, found)
+    if result is None:
+        raise ValueError("channel_max_abs: no data")
+    return result.astype(np.float64)
+
+
+def scales_from_max(max_abs, *, headroom: float = 1.0, round_up: bool = False) -> np.ndarray:
+    """Normalisation scales from per-channel max |value| of the training set (spec §3.5).
+
+    Args:
+        max_abs: ``(C,)`` max |value| per channel.
+        headroom: factor >= 1 on the maximum, so test data above the training maximum are not
+            clipped at every sampling step (1: the exact maximum).
+        round_up: the original's rule, ``int(max) + 1``: every scale an integer >= 1, so small
+            detail bands are not stretched to [-1, 1]; applied after ``headroom``.
+    """
+    if headroom < 1.0:
+        raise ValueError(f"scale headroom: expected >= 1, got {headroom}")
+    scale = np.asarray(max_abs, np.float64) * headroom
+    if round_up:
+        scale = np.floor(scale) + 1.0
+    return np.maximum(scale, SCALE_FLOOR).astype(np.float32)
+
+
+def fit_channel_scales(
+    layout: TrajectoryLayout, encoded_batches, *, headroom: float = 1.0, round_up: bool = False
+) -> np.ndarray:
+    """Per-channel normalisation scales of encoded training data (:func:`scales_from_max`)."""
+    max_abs = channel_max_abs(encoded_batches)
+    if max_abs.shape != (layout.num_channels,):
+        raise ValueError(
+            f"fit_channel_scales: {max_abs.shape[0]} channels, layout has {layout.num_channels}"
+        )
+    return scales_from_max(max_abs, headroom=headroom, round_up=round_up)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,9 +431,7 @@ class Normalizer:
         return normalized * jnp.asarray(self.scale, normalized.dtype)
 
     def save(self, path: str | pathlib.Path) -> None:
-        pathlib.Path(path).write_text(
-            json.dumps({"scale": [float(s) for s in self.scale]}, indent=1)
-        )
+        atomic.write_json(path, {"scale": [float(s) for s in self.scale]})
 
     @classmethod
     def load(cls, path: str | pathlib.Path) -> Normalizer:

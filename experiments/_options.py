@@ -1,0 +1,294 @@
+"""Shared CLI builders: ``wdno <system> generate|export|train|simulate|evaluate|plot|demo``.
+
+Every system's CLI module is a few lines: it names its :class:`wdno.task.Task` (through a
+zero-argument loader, so ``wdno --help`` stays fast) and any system-specific ``generate`` options,
+and calls :func:`add_system`. The verbs, their options and their output are spelled the same for
+every system; the library (:mod:`wdno.experiment`) does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import pathlib
+import time
+from collections.abc import Callable, Mapping
+
+__all__ = ["add_system"]
+
+
+def _models(text: str) -> tuple[str, ...]:
+    from wdno import simulators
+
+    models = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in models if m not in simulators.MODELS]
+    if bad or not models:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list of {tuple(simulators.MODELS)}, got {text!r}"
+        )
+    return models
+
+
+class _System:
+    """The verbs of one system, bound to its task loader."""
+
+    def __init__(self, name: str, load_task: Callable, generate_options: Mapping[str, dict]):
+        self.name, self._load_task, self.generate_options = name, load_task, generate_options
+
+    @functools.cached_property
+    def task(self):
+        return self._load_task()
+
+    # ---- option groups -------------------------------------------------------------------------
+    def run_options(self, parser, *, preset: bool) -> None:
+        parser.add_argument(
+            "--run",
+            type=pathlib.Path,
+            default=None,
+            help=f"run directory (default: runs/{self.name}-<preset>)",
+        )
+        if not preset:
+            return
+        from wdno.preset import OVERRIDES
+
+        task = self.task
+        parser.add_argument(
+            "--preset",
+            choices=sorted(task.presets),
+            default=task.default_preset,
+            help=f"run preset (default: {task.default_preset})",
+        )
+        parser.add_argument(
+            "--data",
+            type=pathlib.Path,
+            default=None,
+            help=f"data directory (default: data/{self.name}-<preset>)",
+        )
+        parser.add_argument(
+            "--models",
+            type=_models,
+            default=None,
+            help="comma list of wdno,ddpm,fno (default: all)",
+        )
+        parser.add_argument(
+            "--distributed",
+            action="store_true",
+            help="multi-process training: call jax.distributed.initialize (also "
+            "WDNO_DISTRIBUTED=1); see docs/scaling.md",
+        )
+        group = parser.add_argument_group("overrides of the preset")
+        for name, kind in OVERRIDES.items():
+            group.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+
+    def run_dir(self, args) -> pathlib.Path:
+        if args.run is not None:
+            return args.run
+        return pathlib.Path(f"runs/{self.name}-{getattr(args, 'preset', None) or 'cpu'}")
+
+    def data_dir(self, args) -> pathlib.Path:
+        return (
+            args.data if args.data is not None else pathlib.Path(f"data/{self.name}-{args.preset}")
+        )
+
+    def preset(self, args):
+        from wdno.preset import OVERRIDES
+        from wdno.training import parallel
+
+        parallel.initialize_distributed(True if args.distributed else None)  # or the env var
+        preset = self.task.preset(args.preset)
+        return preset.override(**{k: getattr(args, k) for k in OVERRIDES})
+
+    def models(self, args):
+        from wdno import experiment
+
+        return args.models or experiment.DEFAULT_MODELS
+
+    # ---- verbs ---------------------------------------------------------------------------------
+    def generate(self, args) -> int:
+        options = {k: getattr(args, k) for k in self.generate_options}
+        start = time.perf_counter()
+        try:
+            path = self.task.generate(
+                args.out,
+                args.split,
+                args.preset,
+                num=args.num,
+                seed=args.seed,
+                overwrite=args.overwrite,
+                progress=True,
+                **options,
+            )
+        except FileExistsError as error:
+            print(f"error: {error}")
+            return 1
+        seconds = time.perf_counter() - start
+        print(f"wrote {args.split} trajectories to {path} in {seconds:.1f} s")
+        return 0
+
+    def export(self, args) -> int:
+        from wdno.io import data
+
+        data.export_netcdf(args.source, args.target, overwrite=args.overwrite, progress=True)
+        print(f"wrote {args.target} (open with xarray.open_dataset)")
+        return 0
+
+    def train(self, args) -> int:
+        from wdno import experiment
+
+        run = self.run_dir(args)
+        summary = experiment.train(
+            self.task, run, self.preset(args), self.data_dir(args), models=self.models(args)
+        )
+        for name, info in summary.items():
+            print(
+                f"{name}: {info['steps']} steps in {info['train_seconds']:.0f} s, "
+                f"final loss {info['final_loss']:.4g}"
+            )
+        print(f"trained models are in {run}/")
+        return 0
+
+    def simulate(self, args) -> int:
+        from wdno import experiment
+
+        path = experiment.simulate(self.task, self.run_dir(args), num_test=args.num_test)
+        print(f"wrote {path}")
+        return 0
+
+    def evaluate(self, args) -> int:
+        from wdno import experiment
+        from wdno.evaluation import metrics
+
+        run = self.run_dir(args)
+        result = experiment.evaluate(self.task, run)
+        print(metrics.format_table(result["metrics"]))
+        print(f"wrote {run}/metrics.json and {run}/results.md")
+        return 0
+
+    def plot(self, args) -> int:
+        from wdno import experiment
+
+        for path in experiment.plot(self.task, self.run_dir(args)):
+            print(f"wrote {path}")
+        return 0
+
+    def demo(self, args) -> int:
+        from wdno import experiment
+        from wdno.evaluation import metrics
+
+        run = self.run_dir(args)
+        result = experiment.run_all(
+            self.task, run, self.preset(args), self.data_dir(args), models=self.models(args)
+        )
+        print()
+        print(metrics.format_table(result["metrics"]))
+        print(f"\ntotal {result['total_seconds'] / 60:.1f} min")
+        print(f"table:   {run}/results.md")
+        print(f"figures: {run}/figures/")
+        return 0
+
+    # ---- parsers -------------------------------------------------------------------------------
+    def add_verbs(self, verbs) -> None:
+        task = self.task
+        parser = verbs.add_parser(
+            "generate",
+            help="generate a seeded train or test set with the system's solver",
+            description=f"Generate {task.title} trajectories. Same seed, same data; train and "
+            "test use disjoint random streams.",
+        )
+        parser.add_argument("--split", choices=("train", "test"), required=True)
+        parser.add_argument("--num", type=int, default=None, help="trajectories (default: preset)")
+        parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(f"data/{self.name}"))
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--preset", choices=sorted(task.data_presets), default=task.default_preset
+        )
+        parser.add_argument("--overwrite", action="store_true")
+        for option, settings in self.generate_options.items():
+            parser.add_argument("--" + option.replace("_", "-"), dest=option, **settings)
+        parser.set_defaults(func=self.generate)
+
+        parser = verbs.add_parser(
+            "export",
+            help="export a data file to CF-style NetCDF",
+            description="Copy an HDF5 data file to NetCDF4 with dimensions, units and "
+            "coordinates; opens with xarray.open_dataset.",
+        )
+        parser.add_argument("source", type=pathlib.Path, metavar="IN.h5")
+        parser.add_argument("target", type=pathlib.Path, metavar="OUT.nc")
+        parser.add_argument("--overwrite", action="store_true")
+        parser.set_defaults(func=self.export)
+
+        experiment_verbs = (
+            (
+                "train",
+                self.train,
+                True,
+                "train WDNO and the DDPM and FNO baselines with the same budget",
+                "Train the simulators on <data>/train into <run>/<model>/.",
+            ),
+            (
+                "simulate",
+                self.simulate,
+                False,
+                "simulate the test set with the trained models",
+                "Sample each test trajectory from its known parts; writes <run>/predictions.nc.",
+            ),
+            (
+                "evaluate",
+                self.evaluate,
+                False,
+                "metrics table of a simulated run",
+                "MSE (the paper's metric), MAE, max error, relative L2, spectral bands, per-time "
+                "MAE; writes <run>/metrics.json and <run>/results.md.",
+            ),
+            (
+                "plot",
+                self.plot,
+                False,
+                "figures of a simulated run",
+                "Fields (truth, predictions, errors), per-time MAE, training loss; writes "
+                "<run>/figures/*.png.",
+            ),
+            (
+                "demo",
+                self.demo,
+                True,
+                "generate -> train -> simulate -> evaluate -> plot",
+                "The whole simulation experiment on a preset.",
+            ),
+        )
+        for name, func, preset, help_text, description in experiment_verbs:
+            parser = verbs.add_parser(name, help=help_text, description=description)
+            self.run_options(parser, preset=preset)
+            if name == "simulate":
+                parser.add_argument(
+                    "--num-test", type=int, default=None, help="default: the run's preset"
+                )
+            parser.set_defaults(func=func)
+
+
+def add_system(
+    subparsers,
+    name: str,
+    load_task: Callable,
+    *,
+    help: str,
+    description: str,
+    generate_options: Mapping[str, dict] | None = None,
+) -> argparse.ArgumentParser:
+    """Add ``wdno <name>`` with the standard verbs.
+
+    Args:
+        subparsers: the top-level sub-parsers of ``wdno``.
+        name: the system's CLI name.
+        load_task: zero-argument callable returning the system's :class:`wdno.task.Task`.
+        help, description: texts of ``wdno <name> --help``.
+        generate_options: extra ``generate`` options, ``{dest: add_argument keywords}``; their
+            values are passed to ``task.generate`` as keyword arguments.
+    """
+    system = _System(name, load_task, dict(generate_options or {}))
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(parser=parser, func=None)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
+    system.add_verbs(verbs)
+    return parser

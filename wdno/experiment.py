@@ -1,0 +1,332 @@
+"""The one experiment driver: data -> train -> simulate -> evaluate -> plot, for any system.
+
+Every function takes the system's :class:`wdno.task.Task` and a run directory
+(:mod:`wdno.io.rundir` lists its files). The models of a run (:data:`wdno.simulators.MODELS`:
+WDNO, the physical-space DDPM and the FNO) are trained on the same training set with the same
+steps, batch size, learning-rate schedule and seed (paper Table 1's comparison), simulate the same
+test trajectories from their known parts (simulation mode: the initial state and the control), and
+are scored with the same metrics. Training resumes from the checkpoints of a run directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+
+from wdno import simulators
+from wdno.evaluation import metrics, plots
+from wdno.io import atomic, rundir
+from wdno.preset import RunPreset
+from wdno.task import Task
+from wdno.training import parallel
+
+__all__ = [
+    "check_models",
+    "ensure_data",
+    "evaluate",
+    "plot",
+    "run_all",
+    "simulate",
+    "train",
+]
+
+DEFAULT_MODELS = tuple(simulators.MODELS)
+
+
+def check_models(models) -> tuple[str, ...]:
+    """The model names, checked against :data:`wdno.simulators.MODELS`."""
+    models = tuple(models)
+    unknown = [m for m in models if m not in simulators.MODELS]
+    if unknown or not models:
+        raise ValueError(
+            f"models: expected a non-empty subset of {tuple(simulators.MODELS)}, got {models}"
+        )
+    return models
+
+
+# ---- data --------------------------------------------------------------------------------------
+def ensure_data(task: Task, data_dir, preset: RunPreset, *, progress: bool = True) -> pathlib.Path:
+    """Generate the train and test splits of the preset's data preset if they are missing."""
+    data_dir = pathlib.Path(data_dir)
+    for split in ("train", "test"):
+        if not task.data_file(data_dir, split).exists():
+            task.generate(data_dir, split, preset.data, progress=progress)
+    return data_dir
+
+
+# ---- train -------------------------------------------------------------------------------------
+def train(
+    task: Task,
+    run_dir,
+    preset: RunPreset,
+    data_dir,
+    *,
+    models=DEFAULT_MODELS,
+    progress: bool = True,
+) -> dict:
+    """Train ``models`` on the same data with the same budget; returns ``train.json``'s content.
+
+    A model already trained for the preset's steps is skipped; one trained for fewer resumes from
+    its checkpoint (its reported time is then the total).
+    """
+    models = check_models(models)
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = task.read_split(data_dir, "train", preset.num_train)
+    main = parallel.is_main_process()  # one writer of the run's files
+    if main:
+        rundir.write_run(
+            run_dir, system=task.name, preset=preset, data_dir=data_dir, num_train=len(data)
+        )
+    path = run_dir / "train.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    for name in models:
+        previous = summary.get(name) if (run_dir / name).exists() else None
+        if previous and previous["steps"] >= preset.steps:
+            # Already trained: fitting again would resume at the last step, train nothing, and
+            # replace the real record (loss, seconds) with that of the no-op.
+            if progress:
+                print(f"[train] {name}: already trained for {previous['steps']} steps")
+            continue
+        if progress:
+            print(
+                f"[train] {name}: {preset.steps} steps, batch {preset.batch_size}, "
+                f"{len(data)} trajectories"
+            )
+        record = simulators.MODELS[name].fit(
+            run_dir / name, data.state, data.control, preset=preset, progress=progress
+        )
+        if previous:
+            record["train_seconds"] += previous["train_seconds"]
+        summary[name] = record
+        if main:
+            atomic.write_json(path, summary)
+    return summary
+
+
+# ---- simulate ----------------------------------------------------------------------------------
+def _trained_models(run_dir: pathlib.Path, models) -> tuple[str, ...]:
+    if models:
+        return check_models(models)
+    found = tuple(m for m in simulators.MODELS if (run_dir / m / "simulator.json").exists())
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no trained model; train one first")
+    return found
+
+
+def simulate(
+    task: Task, run_dir, *, models=None, num_test: int | None = None, progress: bool = True
+) -> pathlib.Path:
+    """Simulate the test set with every trained model; writes ``predictions.nc``."""
+    import xarray as xr
+
+    run_dir = pathlib.Path(run_dir)
+    record = rundir.read_run(run_dir, system=task.name)
+    preset = record.preset
+    models = _trained_models(run_dir, models)
+    num_test = preset.num_test if num_test is None else num_test
+    if num_test < 1:
+        raise ValueError(f"num_test: expected >= 1, got {num_test}")
+    data = task.read_split(record.data_dir, "test", num_test)
+    state_dims = ("sample", *task.dims)
+    control_dims = ("sample", *task.control_dims)
+    variables = {}
+    for index, field in enumerate(task.state_fields):
+        variables[f"{field.name}_true"] = (state_dims, data.state[..., index])
+    for index, field in enumerate(task.control_fields):
+        variables[field.name] = (control_dims, data.control[..., index])
+    seconds = {}
+    for name in models:
+        simulator = simulators.load(run_dir / name, use_ema=preset.use_ema)
+        start = time.perf_counter()
+        state = simulator.predict(
+            data.state[:, 0],
+            data.control,
+            key=preset.seed,
+            sampler=preset.sampler,
+            batch_size=preset.sim_batch_size,
+            progress=progress,
+        )
+        seconds[name] = time.perf_counter() - start
+        if not np.all(np.isfinite(state)):
+            raise FloatingPointError(
+                f"{name}: the simulated trajectories hold non-finite values; nothing written"
+            )
+        for index, field in enumerate(task.state_fields):
+            variables[f"{field.name}_{name}"] = (state_dims, state[..., index])
+    coords = {"sample": np.arange(len(data)), **data.coords}
+    if task.control_fields:
+        coords[task.control_time_dim] = np.asarray(data.coords["t"])[:-1]
+    dataset = xr.Dataset(
+        variables,
+        coords=coords,
+        attrs={
+            "title": f"WDNO {task.title} simulation: test trajectories and model predictions",
+            "system": task.name,
+            "models": ",".join(models),
+            "simulate_seconds": json.dumps(seconds),
+            "sampler": json.dumps(dataclasses.asdict(preset.sampler)),
+        },
+    )
+    path = run_dir / "predictions.nc"
+    with atomic.atomic_path(path, overwrite=True) as temporary:
+        dataset.to_netcdf(temporary)
+    return path
+
+
+def read_predictions(task: Task, run_dir) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+    """``(truth, {model: prediction}, dataset attrs)`` from ``predictions.nc``; states with the
+    fields stacked on the last axis, ``(N, T, *spatial, Fs)``."""
+    import xarray as xr
+
+    path = pathlib.Path(run_dir) / "predictions.nc"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: run `wdno {task.name} simulate --run {run_dir}`"
+        )
+    with xr.open_dataset(path) as dataset:
+        models = [m for m in dataset.attrs["models"].split(",") if m]
+
+        def stacked(suffix):
+            return np.stack(
+                [dataset[f"{f.name}_{suffix}"].values for f in task.state_fields], axis=-1
+            )
+
+        truth = stacked("true")
+        predictions = {name: stacked(name) for name in models}
+        attrs = dict(dataset.attrs)
+    return truth, predictions, attrs
+
+
+# ---- evaluate ----------------------------------------------------------------------------------
+def evaluate(task: Task, run_dir) -> dict:
+    """Metrics of every model in ``predictions.nc``; writes ``metrics.json`` and ``results.md``."""
+    run_dir = pathlib.Path(run_dir)
+    truth, predictions, attrs = read_predictions(task, run_dir)
+    simulate_seconds = json.loads(attrs.get("simulate_seconds", "{}"))
+    train_path = run_dir / "train.json"
+    trained = json.loads(train_path.read_text()) if train_path.exists() else {}
+    rows, curves = {}, {}
+    for name, prediction in predictions.items():
+        rows[name] = metrics.summarize(
+            prediction,
+            truth,
+            skip_initial=task.skip_initial,
+            spectral_axis=task.spectral_axis % truth.ndim,
+        )
+        rows[name]["train_s"] = trained.get(name, {}).get("train_seconds", float("nan"))
+        rows[name]["simulate_s"] = simulate_seconds.get(name, float("nan"))
+        curves[name] = np.asarray(metrics.per_time_mae(prediction, truth)).tolist()
+    result = {"num_test": len(truth), "metrics": rows, "per_time_mae": curves}
+    atomic.write_json(run_dir / "metrics.json", result)
+    table = metrics.format_table(rows)
+    atomic.write_text(run_dir / "results.md", _results_markdown(task, run_dir, table, len(truth)))
+    return result
+
+
+def _results_markdown(task: Task, run_dir: pathlib.Path, table: str, num_test: int) -> str:
+    record = rundir.read_run(run_dir)
+    preset = record.preset
+    hardware = record["hardware"]
+    metric = "over t > 0 " if task.skip_initial else ""
+    text = (
+        f"# {task.title} simulation, preset `{preset.name}`\n\n"
+        f"Test MSE {metric}(paper metric) on {num_test} test trajectories; "
+        f"{record['num_train']} training trajectories; every model trained for {preset.steps} "
+        f"steps of batch {preset.batch_size} (seed {preset.seed}).\n\n"
+        f"{table}\n\n"
+        f"Command: `{record['command']}`  \n"
+        f"Hardware: {hardware['processor']}, {hardware['cpu_count']} CPUs, "
+        f"JAX {hardware['jax_version']} on {hardware['jax_backend']}.\n"
+    )
+    if task.reference:
+        quoted = ", ".join(
+            f"{simulators.MODELS[m].label if m in simulators.MODELS else m} MSE {v:.1e}"
+            for m, v in task.reference.items()
+        )
+        text += f"Paper{f' ({task.reference_note})' if task.reference_note else ''}: {quoted}.\n"
+    return text
+
+
+# ---- plot --------------------------------------------------------------------------------------
+def _loss_logs(run_dir: pathlib.Path, models) -> dict:
+    logs = {}
+    for name in models:
+        path = run_dir / name / "log.csv"
+        if path.exists():
+            with path.open() as handle:
+                rows = list(csv.DictReader(handle))
+            logs[simulators.MODELS[name].label] = (
+                np.array([float(r["step"]) for r in rows]),
+                np.array([float(r["loss"]) for r in rows]),
+            )
+    return logs
+
+
+def plot(task: Task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
+    """Fields (truth, predictions, errors) per state field, per-time MAE and training-loss
+    curves under ``<run_dir>/figures``. Field maps are drawn for systems with one spatial axis."""
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    run_dir = pathlib.Path(run_dir)
+    figures = run_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    truth, predictions, _ = read_predictions(task, run_dir)
+    labels = {simulators.MODELS[name].label: p for name, p in predictions.items()}
+    with xr.open_dataset(run_dir / "predictions.nc") as dataset:
+        coords = {dim: dataset[dim].values for dim in task.dims}
+    samples = [s for s in samples if s < len(truth)]
+    paths = []
+    if len(task.dims) == 2:
+        for index, field in enumerate(task.state_fields):
+            stem = "fields" if len(task.state_fields) == 1 else f"fields_{field.name}"
+            path = figures / f"{stem}.png"
+            plots.plot_field_comparison(
+                truth[..., index],
+                {label: p[..., index] for label, p in labels.items()},
+                t=coords["t"],
+                x=coords[task.dims[1]],
+                sample_indices=samples,
+                path=path,
+                field_name=field.name,
+            )
+            paths.append(path)
+    curves = {label: np.asarray(metrics.per_time_mae(p, truth)) for label, p in labels.items()}
+    path = figures / "per_time_mae.png"
+    plots.plot_time_curves(
+        curves, t=coords["t"], path=path, title=f"{task.title}: MAE per time step"
+    )
+    paths.append(path)
+    path = figures / "training_loss.png"
+    plots.plot_loss_curves(_loss_logs(run_dir, predictions), path=path)
+    paths.append(path)
+    plt.close("all")
+    return paths
+
+
+# ---- everything --------------------------------------------------------------------------------
+def run_all(
+    task: Task,
+    run_dir,
+    preset: RunPreset,
+    data_dir,
+    *,
+    models=DEFAULT_MODELS,
+    progress: bool = True,
+) -> dict:
+    """generate (if missing) -> train -> simulate -> evaluate -> plot; returns the metrics."""
+    start = time.perf_counter()
+    ensure_data(task, data_dir, preset, progress=progress)
+    train(task, run_dir, preset, data_dir, models=models, progress=progress)
+    simulate(task, run_dir, models=models, progress=progress)
+    result = evaluate(task, run_dir)
+    plot(task, run_dir)
+    result["total_seconds"] = time.perf_counter() - start
+    atomic.write_json(pathlib.Path(run_dir) / "metrics.json", result)
+    return result

@@ -1,0 +1,157 @@
+"""What a physical system offers the method: a :class:`Task`.
+
+The method (``wdno``) never imports a system. A system (``systems/<name>/task.py``) describes
+itself as a frozen ``Task``: its fields and units, its grid, how to make and read its data, which
+fields are known in each mode (simulation: the initial state and the control), its default
+transform and presets, and, where it has one, its differentiable solver and control objective.
+The generic driver (:mod:`wdno.experiment`) and the CLI builders take a ``Task`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from wdno.preset import RunPreset
+from wdno.transforms.encoding import EncodingConfig
+
+__all__ = ["MODES", "FieldSpec", "Task", "Trajectories"]
+
+# What may be known in each mode; the simulation mode is the one every system has.
+MODES = {
+    "simulation": ("initial_state", "control"),
+    "control": ("initial_state", "target"),
+    "forecast": ("past",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+    """One physical field (a channel of the state or of the control)."""
+
+    name: str
+    units: str = "1"
+    long_name: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectories:
+    """A split of a data set, channels last.
+
+    Attributes:
+        state: ``(N, T, *spatial, Fs)`` float32, ``state[:, 0]`` the initial states.
+        control: ``(N, T - 1, *spatial, Fc)`` float32, or None for an uncontrolled system.
+        coords: coordinate values by dimension name (``"t"`` and the spatial dimensions).
+    """
+
+    state: np.ndarray
+    control: np.ndarray | None
+    coords: Mapping[str, np.ndarray]
+
+    def __post_init__(self):
+        if self.state.ndim < 3:
+            raise ValueError(
+                f"Trajectories.state: expected (N, T, *spatial, F), got {self.state.shape}"
+            )
+        if self.control is not None and len(self.control) != len(self.state):
+            raise ValueError(
+                f"Trajectories: {len(self.state)} states but {len(self.control)} controls"
+            )
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Task:
+    """A physical system as the method sees it.
+
+    Attributes:
+        name: the CLI name (``wdno <name> ...``) and the default run/data directory stem.
+        title: a human title for tables and figures.
+        state_fields, control_fields: the fields, in channel order.
+        dims: the state's dimension names, time first (``("t", "x")``; ``("t", "y", "x")``).
+        data_file: ``(data_dir, split) -> path`` of a split's file.
+        generate: ``(data_dir, split, data_preset, *, progress, **options) -> path``: makes a
+            split with the system's solver (seeded; same arguments, same file).
+        read_split: ``(data_dir, split, limit) -> Trajectories``: the first ``limit`` (None:
+            all) trajectories of a split, with a clear error if the file is missing or too small.
+        data_presets: data preset name -> object with ``num_samples(split) -> int``.
+        presets: run presets by name (``tiny``, ``cpu``, ``paper``, ...).
+        default_preset: the preset the CLI uses when none is named.
+        control_time_dim: name of the control's time dimension (its values: the state times
+            but the last, the start of each interval).
+        known: the mode -> the known parts (subsets of :data:`MODES`); every task has
+            ``"simulation"``.
+        transform: the default wavelet transform (wavelet, mode, level).
+        spectral_axis: axis of a batched state array ``(N, T, *spatial, F)`` for the spectral
+            error bands (a periodic spatial axis).
+        skip_initial: metrics skip ``t = 0`` (it is given in simulation; the paper's metric).
+        reference: published numbers to quote beside ours (e.g. ``{"wdno": 1.4e-4}``), with
+            ``reference_note`` saying where they come from.
+        solver: the differentiable solver (one sample; callers vmap), if the system has one.
+        control_objective: ``J(state, control, target) -> scalar``, if the system is controlled.
+    """
+
+    name: str
+    title: str
+    state_fields: tuple[FieldSpec, ...]
+    control_fields: tuple[FieldSpec, ...]
+    dims: tuple[str, ...]
+    data_file: Callable[[pathlib.Path, str], pathlib.Path]
+    generate: Callable[..., pathlib.Path]
+    read_split: Callable[[pathlib.Path, str, int | None], Trajectories]
+    data_presets: Mapping[str, object]
+    presets: Mapping[str, RunPreset]
+    default_preset: str = "cpu"
+    control_time_dim: str = "t_control"
+    known: Mapping[str, tuple[str, ...]] = dataclasses.field(
+        default_factory=lambda: {"simulation": MODES["simulation"]}
+    )
+    transform: EncodingConfig = EncodingConfig()
+    spectral_axis: int = -2
+    skip_initial: bool = True
+    reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    reference_note: str = ""
+    solver: Callable | None = None
+    control_objective: Callable | None = None
+
+    def __post_init__(self):
+        if "simulation" not in self.known:
+            raise ValueError(f"Task {self.name!r}: known must describe the 'simulation' mode")
+        for mode, parts in self.known.items():
+            allowed = MODES.get(mode)
+            if allowed is None or not set(parts) <= set(allowed):
+                raise ValueError(
+                    f"Task {self.name!r}: known[{mode!r}] = {parts}; expected a mode of "
+                    f"{sorted(MODES)} with parts among {allowed}"
+                )
+        if self.default_preset not in self.presets:
+            raise ValueError(
+                f"Task {self.name!r}: default preset {self.default_preset!r} not in "
+                f"{sorted(self.presets)}"
+            )
+        for name, preset in self.presets.items():
+            if preset.data not in self.data_presets:
+                raise ValueError(
+                    f"Task {self.name!r}: preset {name!r} uses data preset {preset.data!r}; "
+                    f"known: {sorted(self.data_presets)}"
+                )
+        if self.dims[0] != "t":
+            raise ValueError(f"Task {self.name!r}: dims must start with 't', got {self.dims}")
+
+    @property
+    def control_dims(self) -> tuple[str, ...]:
+        """Dimension names of the control: its time dimension (the intervals), then space."""
+        return (self.control_time_dim, *self.dims[1:])
+
+    def preset(self, name: str) -> RunPreset:
+        """The run preset ``name``, with a clear error if the system has none of that name."""
+        if name not in self.presets:
+            raise ValueError(
+                f"{self.name}: unknown preset {name!r}; expected one of {sorted(self.presets)}"
+            )
+        return self.presets[name]
