@@ -1,7 +1,8 @@
 """Benchmark: the denoiser U-Net's size, forward time, diffusion train-step time and peak memory.
 
 Configurations: the CPU preset (``UNetConfig.cpu``) and the paper-scale Burgers preset
-(``UNetConfig.burgers_paper``, spec §5.1: dim 128, mults (1, 2, 4, 8), about 140.7 M parameters)
+(``systems.burgers.presets.PAPER_UNET``, spec §5.1: dim 128, mults (1, 2, 4, 8), about 140.7 M
+parameters)
 on a ``(batch, 64, 64, channels)`` input, channels = 9 as in WDNO Burgers. The train step is the
 full jitted step of `wdno.train` (masked diffusion loss, gradient clipping, Adam, EMA). Each
 configuration runs in its own subprocess so that its peak memory (``ru_maxrss`` of the host process;
@@ -43,16 +44,22 @@ def _median_ms(function, repeats: int) -> tuple[float, float]:
 
 
 def _worker(name: str, channels: int, size: int, batch: int, repeats: int) -> dict:
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
     from flax import nnx
 
+    from systems.burgers.presets import PAPER_UNET
     from wdno import training
     from wdno.diffusion import diffusion_loss, make_schedule
     from wdno.nets.unet import UNet, UNetConfig
     from wdno.training import parallel
 
-    config = {"cpu": UNetConfig.cpu, "burgers_paper": UNetConfig.burgers_paper}[name](channels)
+    if name == "cpu":
+        config = UNetConfig.cpu(channels)
+    else:
+        config = dataclasses.replace(PAPER_UNET, in_channels=channels)
     model = UNet(config, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(model)
     num_params = sum(math.prod(x.shape) for x in jax.tree.leaves(params))

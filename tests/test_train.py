@@ -1,19 +1,33 @@
-"""Tests for wdno.train: a tiny U-Net learns a toy image distribution, the step compiles once per
-shape, the learning-rate schedule and EMA follow their formulas, logs and evaluation hook."""
+"""Tests for wdno.training.loop: a tiny U-Net learns a toy image distribution, the step and the
+sampler compile once per shape, the learning-rate schedule and EMA follow their formulas, logs and
+evaluation hook.
+
+Only the toy example trains a U-Net; the loop's mechanics are checked on one-layer models, which
+compile in a fraction of the time and prove the same things."""
 
 import csv
 import pathlib
 import runpy
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from wdno.diffusion import diffusion_loss, make_schedule
-from wdno.nets.unet import UNet, UNetConfig
-from wdno.training import TrainConfig, learning_rate_schedule, train
+from wdno.diffusion import Guidance, ddim_sample, diffusion_loss, make_schedule
+from wdno.training import (
+    TrainConfig,
+    TrainState,
+    learning_rate_schedule,
+    make_optimizer,
+    make_train_step,
+    parallel,
+    sample_model,
+    train,
+)
+from wdno.training.loop import ema_decay_schedule
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
@@ -32,8 +46,25 @@ def toy_batches(start_step=0, batch_size=16, size=8):
         }
 
 
+class OneConv(nnx.Module):
+    """A one-layer noise predictor ``eps(x_t, t) = conv(x_t)``."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(1, 1, (3, 3), rngs=rngs)
+
+    def __call__(self, x, t):
+        return self.conv(x)
+
+
+class Scale(nnx.Module):
+    """``y = w x`` with a scalar weight ``w`` (initially 1)."""
+
+    def __init__(self):
+        self.weight = nnx.Param(jnp.ones(()))
+
+
 def test_toy_example_learns_the_distribution(tmp_path, monkeypatch):
-    # Runs docs/examples/toy_diffusion.py with fewer steps; its data are the toy distribution
+    # Runs docs/examples/toy_diffusion.py with 300 steps; its data are the toy distribution
     # above (level c ~ N(0.2, 0.3^2) per image plus pixel noise 0.05).
     monkeypatch.setattr(sys, "argv", ["toy_diffusion.py", "300", str(tmp_path)])
     example = runpy.run_path(str(REPOSITORY / "docs" / "examples" / "toy_diffusion.py"))
@@ -57,6 +88,14 @@ def test_toy_example_learns_the_distribution(tmp_path, monkeypatch):
         "steps_per_second",
         "wall_time",
     }
+    # docs/toy_diffusion.md shows the same code (its first lines set what the script reads from
+    # the command line).
+    document = (REPOSITORY / "docs" / "toy_diffusion.md").read_text()
+    shown = document.split("```python\n", 1)[1].split("```", 1)[0].splitlines()
+    script = (REPOSITORY / "docs" / "examples" / "toy_diffusion.py").read_text().splitlines()
+    assert [line for line in shown if line not in script] == [
+        'num_steps, workdir = 400, "runs/toy_diffusion"'
+    ]
 
 
 def test_step_compiles_once_per_shape_and_custom_loss(tmp_path):
@@ -74,7 +113,7 @@ def test_step_compiles_once_per_shape_and_custom_loss(tmp_path):
 
     evaluated = []
     config = TrainConfig(num_steps=24, log_every=4, eval_every=12)
-    model = UNet(UNetConfig.tiny(1, dim=8, dim_mults=(1,), num_groups=2), rngs=nnx.Rngs(0))
+    model = OneConv(rngs=nnx.Rngs(0))
     result = train(
         model,
         batches(),
@@ -110,37 +149,117 @@ def test_learning_rate_schedule_closed_form():
     )
 
 
-def test_ema_follows_its_recursion(tmp_path):
-    # Linear model y = w x with a fixed batch; after each step e_k = d e_{k-1} + (1-d) w_k on the
-    # steps k divisible by ema_every (k > ema_start_step), e = w before. We rebuild it from the
-    # raw weights of runs stopped after each step (every run resumes from the previous checkpoint).
-    class Scale(nnx.Module):
-        def __init__(self):
-            self.weight = nnx.Param(jnp.ones(()))
+def test_ema_decay_schedule_closed_form():
+    # Warm-up 1 - (1 + n)^(-2/3), n = s - ema_start_step, capped at ema_decay: 0 (copy) up to the
+    # start, 1 - 2^(-2/3) at n = 1, 1 - 1000^(-2/3) = 0.99 at n = 999, the cap far out.
+    warm = ema_decay_schedule(TrainConfig(ema_decay=0.999, ema_start_step=100))
+    np.testing.assert_allclose(
+        [float(warm(s)) for s in (1, 100, 101, 1099, 10**6)],
+        [0.0, 0.0, 1.0 - 2.0 ** (-2.0 / 3.0), 0.99, 0.999],
+        rtol=1e-6,
+    )
+    fixed = ema_decay_schedule(TrainConfig(ema_decay=0.999, ema_start_step=100, ema_warmup=False))
+    np.testing.assert_allclose([float(fixed(s)) for s in (100, 101, 10**6)], [0.0, 0.999, 0.999])
 
+
+def _ema_reference(weights, decay, every, start, power, warmup):
+    """The EMA of the raw weights ``w_1, w_2, ...`` by its recursion (float64): ``e_k = w_k`` for
+    ``k <= start``; else on steps divisible by ``every`` ``e_k = d_k e_{k-1} + (1 - d_k) w_k``
+    with ``d_k = min(decay, 1 - (1 + k - start)^(-power))`` (warm-up) or ``decay``."""
+    ema, out = None, []
+    for k, w in enumerate(weights, start=1):
+        if k <= start:
+            ema = w
+        elif k % every == 0:
+            d = min(decay, 1.0 - (1.0 + k - start) ** -power) if warmup else decay
+            ema = d * ema + (1.0 - d) * w
+        out.append(ema)
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_ema_matches_a_hand_computed_recursion(warmup):
+    # The jitted step on y = w x with a fixed batch (w moves from 1 towards 2); the raw weight and
+    # its EMA are read after every step and the EMA recomputed from the raw weights in numpy.
     def loss_fn(model, batch, key):
         return jnp.mean((model.weight[...] * batch["x"] - 2.0 * batch["x"]) ** 2)
 
-    batch = {"x": np.linspace(-1, 1, 4, dtype=np.float32)}
     config = TrainConfig(
-        num_steps=9,
-        learning_rate=0.1,
+        num_steps=40,
+        learning_rate=0.05,
         lr_schedule="constant",
         grad_clip=0,
-        ema_decay=0.5,
+        ema_decay=0.9,
         ema_every=2,
         ema_start_step=3,
-        log_every=1,
+        ema_warmup=warmup,
     )
-    weights, ema = [1.0], None
-    for steps in range(1, 10):
-        result = train(Scale(), [batch], config, workdir=tmp_path, loss_fn=loss_fn, progress=False)
-        assert int(result.state.step) == steps
-        weights.append(float(result.model.weight[...]))
-        w = weights[-1]
-        ema = w if steps <= 3 else (0.5 * ema + 0.5 * w if steps % 2 == 0 else ema)
-        np.testing.assert_allclose(float(result.ema_model.weight[...]), ema, rtol=1e-6)
-    assert abs(weights[-1] - 2.0) < abs(weights[1] - 2.0)
+    graphdef, params, rest = nnx.split(Scale(), nnx.Param, ...)
+    tx = make_optimizer(config)
+    key = jax.random.key_data(jax.random.key(0))
+    state = TrainState(
+        jnp.zeros((), jnp.int32), params, jax.tree.map(jnp.copy, params), tx.init(params), key
+    )
+    train_step = make_train_step(graphdef, tx, loss_fn, config, parallel.data_mesh())
+    batch = {"x": np.linspace(-1, 1, 4, dtype=np.float32)}
+    weights, ema = [], []
+    for _ in range(config.num_steps):
+        state, _ = train_step(state, rest, batch)
+        weights.append(float(jax.tree.leaves(state.params)[0]))
+        ema.append(float(jax.tree.leaves(state.ema_params)[0]))
+    assert int(state.step) == config.num_steps
+    options = dict(decay=0.9, every=2, start=3, power=2.0 / 3.0)
+    expected = _ema_reference(weights, warmup=warmup, **options)
+    np.testing.assert_allclose(ema, expected, rtol=1e-6)
+    # The two rules differ by far more than the tolerance: the check tells them apart (during the
+    # warm-up, d_k < 0.9 up to k = 34, the warmed-up EMA follows the weights more closely).
+    other = _ema_reference(weights, warmup=not warmup, **options)
+    assert np.abs(other - expected).max() > 1e-2
+    assert abs(weights[-1] - 2.0) < 0.2 < abs(weights[0] - 2.0)
+
+
+def test_sample_model_compiles_once_per_shape_and_options():
+    traces = []
+
+    class Linear(nnx.Module):
+        def __init__(self, gain):
+            self.gain = nnx.Param(jnp.asarray(gain, jnp.float32))
+
+        def __call__(self, x, t):
+            traces.append(x.shape)  # Python side effect: runs only when tracing
+            return self.gain[...] * x
+
+    shape, cosine = (4, 3, 1), make_schedule("cosine", 20)
+    first = sample_model(Linear(0.5), shape, jax.random.key(0), cosine, num_steps=5)
+    compiled = len(traces)
+    assert compiled >= 1
+    # The same computation without jit (the sampler on the plain module).
+    direct = ddim_sample(Linear(0.5), shape, jax.random.key(0), cosine, num_steps=5)
+    np.testing.assert_allclose(first, direct, rtol=1e-5, atol=1e-6)
+    traces.clear()
+
+    # New weights, key and schedule values of the same length: no new trace, new numbers.
+    again = sample_model(
+        Linear(0.3), shape, jax.random.key(1), make_schedule("sigmoid", 20), num_steps=5
+    )
+    assert traces == []
+    assert np.abs(np.asarray(again) - np.asarray(first)).max() > 1e-3
+    # Guidance weights are traced arrays: new values reuse the compilation of the same objective.
+    objective = lambda x0: jnp.sum(x0**2)
+    for scale in (1.0, 2.0):
+        guidance = Guidance(objective, scale * np.ones(5, np.float32))
+        sample_model(Linear(0.5), shape, jax.random.key(0), cosine, num_steps=5, guidance=guidance)
+    assert len(traces) == compiled
+    traces.clear()
+
+    # Another shape or other options compile again.
+    sample_model(Linear(0.5), (2, 3, 1), jax.random.key(0), cosine, num_steps=5)
+    sample_model(Linear(0.5), shape, jax.random.key(0), cosine, num_steps=4)
+    sample_model(Linear(0.5), shape, jax.random.key(0), cosine, method="ddpm")
+    assert [s[0] for s in traces] == [2] * compiled + [4] * (len(traces) - compiled)
+    assert len(traces) == 3 * compiled
+    with pytest.raises(TypeError, match="hashable"):
+        sample_model(Linear(0.5), shape, jax.random.key(0), cosine, eta=np.ones(1))
 
 
 def test_bad_config_is_a_clear_error():

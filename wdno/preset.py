@@ -52,6 +52,8 @@ class RunPreset:
         sampling_steps: DDIM steps (spec §4.1: 50, eta = 1).
         sim_batch_size: trajectories per compiled sampling batch.
         checkpoint_every: checkpoint every this many steps as well as at the end (0: at the end).
+        eval_every: call a fit's ``monitor`` every this many steps (0: never; the learning-curve
+            benchmark sets it).
         seed: seed of initialisation, batches and sampling.
     """
 
@@ -75,6 +77,7 @@ class RunPreset:
     sampling_steps: int = 50
     sim_batch_size: int = 50
     checkpoint_every: int = 0
+    eval_every: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -104,6 +107,7 @@ class RunPreset:
             ema_warmup=self.ema_warmup,
             log_every=max(1, min(50, self.steps // 20)),
             checkpoint_every=self.checkpoint_every,
+            eval_every=self.eval_every,
             max_checkpoints=1,
             seed=self.seed,
         )

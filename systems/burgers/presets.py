@@ -115,7 +115,6 @@ RUN_PRESETS = {
         lr_schedule="periodic_cosine",
         warmup_steps=0,
         cosine_period=10_000,
-        ema_warmup=False,
         sampling_steps=50,
         sim_batch_size=200,
         checkpoint_every=5_000,

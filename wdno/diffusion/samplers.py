@@ -58,12 +58,14 @@ def _progress_callback(progress, total, description):
     """A host callback that advances a tqdm bar; returns ``None`` when progress is off."""
     if not progress:
         return None
-    bar = tqdm(total=total, desc=description, leave=False)
+    bars = []  # created at the first call, so every run of a compiled sampler shows its bar
 
     def advance(index):  # unordered (multi-device safe): close after the last of `total` calls
-        bar.update(1)
-        if bar.n >= total:
-            bar.close()
+        if not bars or bars[-1].n >= total:
+            bars.append(tqdm(total=total, desc=description, leave=False))
+        bars[-1].update(1)
+        if bars[-1].n >= total:
+            bars[-1].close()
 
     return advance
 

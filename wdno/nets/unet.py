@@ -110,36 +110,12 @@ class UNetConfig:
         return 2 ** (len(self.dim_mults) - 1)
 
     @classmethod
-    def burgers_paper(cls, in_channels: int = 9, **overrides) -> UNetConfig:
-        """Burgers base model of spec §5.1/§6: 2-D, dim 128, mults (1, 2, 4, 8), GroupNorm(1)."""
-        settings = dict(dim=128, dim_mults=(1, 2, 4, 8), num_spatial_dims=2, num_groups=1)
-        return cls(in_channels=in_channels, **{**settings, **overrides})
-
-    @classmethod
-    def burgers_superres_paper(cls, in_channels: int = 17, **overrides) -> UNetConfig:
-        """Burgers super-resolution model (SRM) of spec §5.1/§6: as the base model with dim 64."""
-        settings = dict(dim=64, dim_mults=(1, 2, 4, 8), num_spatial_dims=2, num_groups=1)
-        return cls(in_channels=in_channels, **{**settings, **overrides})
-
-    @classmethod
-    def smoke_paper(cls, in_channels: int = 42, **overrides) -> UNetConfig:
-        """Smoke model of spec §5.2: 3-D convolutions, dim 64, mults (1, 2, 4), GroupNorm(8).
-
-        Time (the first spatial axis) is not downsampled, as in the original; its temporal
-        attention with rotary/relative position bias is replaced by our generic attention blocks.
-        """
-        settings = dict(
-            dim=64,
-            dim_mults=(1, 2, 4),
-            num_spatial_dims=3,
-            num_groups=8,
-            downsample_axes=(False, True, True),
-        )
-        return cls(in_channels=in_channels, **{**settings, **overrides})
-
-    @classmethod
     def cpu(cls, in_channels: int, num_spatial_dims: int = 2, **overrides) -> UNetConfig:
-        """Small model for CPU experiments: dim 32, mults (1, 2, 4), both attentions."""
+        """A small generic model for CPU experiments: dim 32, mults (1, 2, 4), both attentions.
+
+        The networks of particular systems (the paper's Burgers U-Net, ...) are in their
+        ``systems/<name>/presets.py``.
+        """
         settings = dict(
             dim=32,
             dim_mults=(1, 2, 4),

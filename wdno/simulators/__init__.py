@@ -42,9 +42,16 @@ class Model:
     implementation: type
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    def fit(self, workdir, state, control, *, preset, progress: bool = True) -> dict:
+    def fit(self, workdir, state, control, *, preset, monitor=None, progress=True) -> dict:
+        """Train this model (:meth:`wdno.simulators.base.Simulator.fit`)."""
         return self.implementation.fit(
-            workdir, state, control, preset=preset, progress=progress, **self.options
+            workdir,
+            state,
+            control,
+            preset=preset,
+            monitor=monitor,
+            progress=progress,
+            **self.options,
         )
 
 

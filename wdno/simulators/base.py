@@ -44,9 +44,12 @@ class Simulator(Protocol):
     step: int  # training step of the loaded weights
 
     @classmethod
-    def fit(cls, workdir, state, control, *, preset, progress: bool = True, **options) -> dict:
+    def fit(
+        cls, workdir, state, control, *, preset, monitor=None, progress: bool = True, **options
+    ) -> dict:
         """Train on ``state (N, T, *spatial, Fs)`` and ``control (N, T-1, *spatial, Fc)`` into
-        ``workdir`` (resuming a checkpoint there); returns the training record."""
+        ``workdir`` (resuming a checkpoint there); returns the training record. ``monitor``:
+        see :func:`train_and_record`."""
 
     @classmethod
     def load(cls, workdir, *, use_ema: bool | None = None) -> Simulator:
@@ -99,8 +102,17 @@ def check_conditions(layout, initial_state, control, where: str):
     return initial_state, control
 
 
-def train_and_record(model, stream, config, workdir, start: float, **options) -> dict:
-    """Run :func:`wdno.training.train` and return a simulator's training record."""
+def train_and_record(
+    model, stream, config, workdir, start: float, *, monitor=None, as_simulator=None, **options
+) -> dict:
+    """Run :func:`wdno.training.train` and return a simulator's training record.
+
+    ``monitor(simulator, step) -> dict`` is called every ``config.eval_every`` steps with the
+    simulator of the current weights (``as_simulator(model, step)``); its results are the
+    record's ``"evaluations"``.
+    """
+    if monitor is not None:
+        options["eval_fn"] = lambda current, step: monitor(as_simulator(current, step), step)
     result = loop.train(model, stream, config, workdir=workdir, **options)
     losses = [row["loss"] for row in result.history]
     return {
@@ -108,6 +120,7 @@ def train_and_record(model, stream, config, workdir, start: float, **options) ->
         "train_seconds": time.perf_counter() - start,
         "final_loss": float(losses[-1]) if losses else float("nan"),
         "num_parameters": num_parameters(model),
+        **({"evaluations": result.evaluations} if monitor is not None else {}),
     }
 
 

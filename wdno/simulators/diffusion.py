@@ -58,6 +58,7 @@ class DiffusionSimulator:
         preset,
         transform: str = "wavelet",
         weight_channels: bool = True,
+        monitor=None,
         progress: bool = True,
     ) -> dict:
         """Train on a data set with the preset's U-Net, transform and budget.
@@ -69,6 +70,8 @@ class DiffusionSimulator:
             preset: a :class:`wdno.preset.RunPreset` (``unet``, ``encoding``, scales, training).
             transform: ``"wavelet"`` (WDNO) or ``"identity"`` (physical-space DDPM).
             weight_channels: weigh each channel's loss by its relative scale.
+            monitor: ``monitor(simulator, step) -> dict`` every ``preset.eval_every`` steps
+                (:func:`wdno.simulators.base.train_and_record`).
             progress: progress bars.
 
         Returns:
@@ -116,7 +119,21 @@ class DiffusionSimulator:
             },
             normalizer,
         )
-        return base.train_and_record(model, stream, config, workdir, start, progress=progress)
+        schedule = diffusion.make_schedule(config.diffusion_schedule, config.diffusion_steps)
+
+        def as_simulator(current, step):
+            return cls(current, layout, normalizer, schedule, step)
+
+        return base.train_and_record(
+            model,
+            stream,
+            config,
+            workdir,
+            start,
+            monitor=monitor,
+            as_simulator=as_simulator,
+            progress=progress,
+        )
 
     @classmethod
     def load(cls, workdir, *, use_ema: bool | None = None) -> DiffusionSimulator:

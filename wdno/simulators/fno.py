@@ -67,7 +67,14 @@ class FNOSimulator:
 
     @classmethod
     def fit(
-        cls, workdir, state: np.ndarray, control: np.ndarray | None, *, preset, progress=True
+        cls,
+        workdir,
+        state: np.ndarray,
+        control: np.ndarray | None,
+        *,
+        preset,
+        monitor=None,
+        progress=True,
     ) -> dict:
         """Train on a data set with the preset's FNO and budget (see
         :meth:`wdno.simulators.diffusion.DiffusionSimulator.fit` for the arguments)."""
@@ -108,7 +115,15 @@ class FNOSimulator:
             normalizer,
         )
         return base.train_and_record(
-            model, stream, config, workdir, start, loss_fn=_loss, progress=progress
+            model,
+            stream,
+            config,
+            workdir,
+            start,
+            loss_fn=_loss,
+            monitor=monitor,
+            as_simulator=lambda current, step: cls(current, layout, normalizer, step),
+            progress=progress,
         )
 
     @classmethod
