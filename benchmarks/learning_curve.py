@@ -124,6 +124,30 @@ def plot(curves: dict, path: pathlib.Path, title: str) -> None:
     figure.savefig(path, dpi=120)
 
 
+def _fields(assignments) -> dict:
+    """``["field=value", ...]`` as RunPreset overrides, each value parsed by the field's type."""
+    import dataclasses
+
+    from wdno.preset import RunPreset
+
+    types = {f.name: f.default for f in dataclasses.fields(RunPreset)}
+    values = {}
+    for assignment in assignments:
+        name, _, text = assignment.partition("=")
+        if name not in types or isinstance(types[name], dataclasses.Field | type(None)):
+            raise SystemExit(f"--set {assignment}: not a settable RunPreset field")
+        default = types[name]
+        if isinstance(default, bool):
+            values[name] = text.lower() in ("1", "true", "yes")
+        elif isinstance(default, int | float | str):
+            values[name] = type(default)(text)
+        else:
+            raise SystemExit(
+                f"--set {assignment}: field {name} cannot be set from the command line"
+            )
+    return values
+
+
 def main(argv=None) -> int:
     from wdno.preset import OVERRIDES
 
@@ -138,13 +162,21 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", type=pathlib.Path, default=None)
     for name, kind in OVERRIDES.items():
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other RunPreset field, e.g. --set prediction=x0 --set loss_weighting=min_snr",
+    )
+    parser.add_argument("--label", default=None, help="name of this configuration in the JSON")
     args = parser.parse_args(argv)
 
     from wdno.io import rundir
 
     task = _task(args.system)
     preset = task.preset(args.preset).override(
-        **{k: getattr(args, k) for k in OVERRIDES}, eval_every=args.eval_every
+        **{k: getattr(args, k) for k in OVERRIDES}, eval_every=args.eval_every, **_fields(args.set)
     )
     data_dir = args.data or pathlib.Path(f"data/{task.name}-{preset.data}")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -154,7 +186,9 @@ def main(argv=None) -> int:
     record = {
         "system": task.name,
         "preset": preset.name,
+        "label": args.label or preset.name,
         "settings": {
+            "overrides": _fields(args.set),
             "steps": preset.steps,
             "batch_size": preset.batch_size,
             "learning_rate": preset.learning_rate,

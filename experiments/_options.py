@@ -3,7 +3,9 @@
 Every system's CLI module is a few lines: it names its :class:`wdno.task.Task` (through a
 zero-argument loader, so ``wdno --help`` stays fast) and any system-specific ``generate`` options,
 and calls :func:`add_system`. The verbs, their options and their output are spelled the same for
-every system; the library (:mod:`wdno.experiment`) does the work.
+every system; the library (:mod:`wdno.experiment`) does the work. Option values are checked here
+(a negative count is an argparse error); errors of the work itself are turned into one line by
+:func:`experiments.cli.main`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,33 @@ import pathlib
 import time
 from collections.abc import Callable, Mapping
 
-__all__ = ["add_system"]
+__all__ = ["add_system", "number"]
+
+
+def number(kind: type = int, minimum: float = 1, *, strict: bool = False) -> Callable:
+    """An argparse ``type``: ``kind`` (int or float) at least ``minimum`` (above it if strict)."""
+    bound = f"> {minimum}" if strict else f">= {minimum}"
+    expected = f"expected {'an integer' if kind is int else 'a number'} {bound}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+        if value < minimum or (strict and value == minimum) or value != value:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+# The bounds of the preset overrides (wdno.preset.OVERRIDES); any other override is a count >= 1.
+_OVERRIDE_BOUNDS = {
+    "seed": (0, False),
+    "learning_rate": (0, True),
+    "checkpoint_every": (0, False),
+    "checkpoint_minutes": (0, False),
+}
 
 
 def _models(text: str) -> tuple[str, ...]:
@@ -78,7 +106,9 @@ class _System:
         )
         group = parser.add_argument_group("overrides of the preset")
         for name, kind in OVERRIDES.items():
-            group.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+            minimum, strict = _OVERRIDE_BOUNDS.get(name, (1, False))
+            check = number(kind, minimum, strict=strict)
+            group.add_argument("--" + name.replace("_", "-"), type=check, default=None)
 
     def run_dir(self, args) -> pathlib.Path:
         if args.run is not None:
@@ -107,20 +137,16 @@ class _System:
     def generate(self, args) -> int:
         options = {k: getattr(args, k) for k in self.generate_options}
         start = time.perf_counter()
-        try:
-            path = self.task.generate(
-                args.out,
-                args.split,
-                args.preset,
-                num=args.num,
-                seed=args.seed,
-                overwrite=args.overwrite,
-                progress=True,
-                **options,
-            )
-        except FileExistsError as error:
-            print(f"error: {error}")
-            return 1
+        path = self.task.generate(
+            args.out,
+            args.split,
+            args.preset,
+            num=args.num,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            progress=True,
+            **options,
+        )
         seconds = time.perf_counter() - start
         print(f"wrote {args.split} trajectories to {path} in {seconds:.1f} s")
         return 0
@@ -196,13 +222,19 @@ class _System:
             "test use disjoint random streams.",
         )
         parser.add_argument("--split", choices=("train", "test"), required=True)
-        parser.add_argument("--num", type=int, default=None, help="trajectories (default: preset)")
+        parser.add_argument(
+            "--num", type=number(), default=None, help="trajectories (default: preset)"
+        )
         parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(f"data/{self.name}"))
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=number(int, 0), default=0)
         parser.add_argument(
             "--preset", choices=sorted(task.data_presets), default=task.default_preset
         )
-        parser.add_argument("--overwrite", action="store_true")
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace an existing file and discard an interrupted run's partial file",
+        )
         for option, settings in self.generate_options.items():
             parser.add_argument("--" + option.replace("_", "-"), dest=option, **settings)
         parser.set_defaults(func=self.generate)
@@ -262,7 +294,7 @@ class _System:
             self.run_options(parser, preset=preset)
             if name == "simulate":
                 parser.add_argument(
-                    "--num-test", type=int, default=None, help="default: the run's preset"
+                    "--num-test", type=number(), default=None, help="default: the run's preset"
                 )
             parser.set_defaults(func=func)
 

@@ -19,7 +19,9 @@ def add_parser(subparsers):
         help="1-D viscous Burgers with a control force",
         description="1-D viscous Burgers with a control force (WDNO paper, Sec. 4.1).",
         generate_options={
-            "batch_size": dict(type=int, default=None, help="solver batch (default: preset)"),
+            "batch_size": dict(
+                type=_options.number(), default=None, help="solver batch (default: preset)"
+            ),
             "resolution": dict(
                 type=int,
                 choices=(1, 2, 4, 8),

@@ -1,6 +1,16 @@
-"""Burgers data generation: determinism, disjoint splits, stored f drives stored u, nesting, CLI."""
+"""Burgers data generation: determinism, disjoint splits, stored f drives stored u, nesting,
+resuming an interrupted (or killed) generation, CLI."""
 
 from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import jax
 import numpy as np
@@ -8,6 +18,10 @@ import pytest
 
 from experiments import cli
 from systems.burgers import generate, grid, solver
+from wdno import interrupts
+from wdno.io import data
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 FAST = solver.SolverConfig(end_time=0.8, steps_per_interval=8)
 
@@ -123,22 +137,85 @@ def test_resolutions_hold_the_same_trajectories(tmp_path):
         np.testing.assert_array_equal(fine.coords["x"][::2], grid.stored_x(1))
 
 
-def test_interrupted_generation_leaves_no_file(tmp_path, monkeypatch):
-    real = generate.generate_batch
-    calls = []
+def test_interrupted_generation_keeps_its_batches_and_refuses_other_settings(tmp_path):
+    # SIGINT during the second batch: that batch is finished and kept, then generation stops.
+    real, calls = generate.generate_batch, []
 
-    def failing(*args, **kwargs):
+    def interrupting(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(generate, "generate_batch", failing)
-    with pytest.raises(KeyboardInterrupt):
-        generate.generate(
-            tmp_path / "train.h5", "train", 4, batch_size=2, solver_config=FAST, progress=False
-        )
-    assert list(tmp_path.iterdir()) == []
+    target = tmp_path / "train.h5"
+    partial, record, _ = data.partial_paths(target)
+    options = dict(batch_size=2, solver_config=FAST, progress=False)
+    generate.generate_batch = interrupting
+    try:
+        with pytest.raises(interrupts.Interrupted, match="after 4 of 6 trajectories") as caught:
+            generate.generate(target, "train", 6, **options)
+    finally:
+        generate.generate_batch = real
+    assert caught.value.exit_status == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "train.h5.partial",
+        "train.h5.partial.json",
+    ]
+    assert json.loads(record.read_text())["written"] == 4
+    # Other settings do not continue it, and say which differ.
+    with pytest.raises(FileExistsError, match="other settings .*seed 0 then, 1 now"):
+        generate.generate(target, "train", 6, seed=1, **options)
+    generate.generate(target, "train", 6, **options)  # the same settings: continues
+    with generate.open_dataset(target) as reader:
+        assert len(reader) == 6 and reader.attrs["batch_size"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.h5"]
+
+
+def test_killed_generation_then_rerun_gives_the_same_file(tmp_path):
+    # A generation process killed outright (SIGKILL: no handler runs) after its first batch;
+    # rerunning the same call continues it, and the file equals an uninterrupted one, byte for
+    # byte. The in-process calls share the compilation of the tests above.
+    target = tmp_path / "killed" / "train.h5"
+    partial, record, lock_path = data.partial_paths(target)
+    script = textwrap.dedent(f"""
+        import time
+        from systems.burgers import generate, solver
+        real = generate.generate_batch
+        def slow(*args, **kwargs):
+            result = real(*args, **kwargs)
+            time.sleep(0.3)
+            return result
+        generate.generate_batch = slow
+        generate.generate({str(target)!r}, "train", 6, batch_size=2, progress=False,
+                          solver_config=solver.SolverConfig(end_time=0.8, steps_per_interval=8))
+    """)
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "JAX_PLATFORMS": "cpu"}
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPOSITORY, env=environment)
+    deadline, written = time.monotonic() + 120, 0
+    while written < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        if record.exists():
+            written = json.loads(record.read_text())["written"]
+    process.kill()
+    process.wait()
+    assert 2 <= written < 6 and not target.exists() and partial.exists() and lock_path.exists()
+
+    real, calls = generate.generate_batch, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    generate.generate_batch = counted
+    try:  # the dead process's lock is stale; the kept batches are not generated again
+        generate.generate(target, "train", 6, batch_size=2, solver_config=FAST, progress=False)
+    finally:
+        generate.generate_batch = real
+    assert len(calls) <= 2, calls
+    assert sorted(p.name for p in target.parent.iterdir()) == ["train.h5"]
+    whole = tmp_path / "whole" / "train.h5"
+    generate.generate(whole, "train", 6, batch_size=2, solver_config=FAST, progress=False)
+    assert target.read_bytes() == whole.read_bytes()
 
 
 def test_cli_generate_and_export(tmp_path, capsys):
@@ -158,7 +235,9 @@ def test_cli_generate_and_export(tmp_path, capsys):
         "tiny",
     ]
     assert cli.main(args) == 0
-    assert cli.main(args) == 1  # refuses to overwrite
+    capsys.readouterr()
+    assert cli.main(args) == 2  # refuses to overwrite, in one line
+    assert capsys.readouterr().err.startswith(f"wdno: error: {out / 'test.h5'} already exists")
     assert cli.main(["burgers", "export", str(out / "test.h5"), str(tmp_path / "test.nc")]) == 0
     with xr.open_dataset(tmp_path / "test.nc") as dataset:
         assert dataset["u"].dims == ("sample", "t", "x") and dataset["f"].dims == (

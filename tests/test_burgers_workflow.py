@@ -167,11 +167,17 @@ def test_train_verb_with_overrides(demo_run, tmp_path):
         assert [row.split(",")[0] for row in log.read().splitlines()[1:]] == ["1", "2", "3"]
 
 
-def test_verbs_on_a_missing_run_fail_clearly(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train a run first"):
-        cli.main(["burgers", "simulate", "--run", str(tmp_path / "nothing")])
-    with pytest.raises(FileNotFoundError, match="predictions.nc"):
-        cli.main(["burgers", "evaluate", "--run", str(tmp_path / "nothing")])
+def test_verbs_on_a_missing_run_fail_clearly(tmp_path, capsys):
+    # One line and status 2 (tests/test_reliability.py has the whole table of bad inputs).
+    missing = str(tmp_path / "nothing")
+    assert cli.main(["burgers", "simulate", "--run", missing]) == 2
+    expected = f"{missing}/run.json not found: train a run first (`wdno burgers train`)"
+    assert capsys.readouterr().err == f"wdno: error: {expected}\n"
+    assert cli.main(["burgers", "evaluate", "--run", missing]) == 2
+    assert "predictions.nc not found" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="train a run first"):  # --debug: the traceback
+        cli.main(["--debug", "burgers", "simulate", "--run", missing])
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_cli_rejects_unknown_models(capsys):

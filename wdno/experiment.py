@@ -6,6 +6,10 @@ WDNO, the physical-space DDPM and the FNO) are trained on the same training set 
 steps, batch size, learning-rate schedule and seed (paper Table 1's comparison), simulate the same
 test trajectories from their known parts (simulation mode: the initial state and the control), and
 are scored with the same metrics. Training resumes from the checkpoints of a run directory.
+
+Every verb that writes a run holds its lock (:func:`wdno.io.rundir.lock`): a second process
+writing the same run is refused. Inputs are read and checked before anything is written, so a bad
+input leaves no partial run behind.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 
 from wdno import simulators
 from wdno.evaluation import metrics, plots
-from wdno.io import atomic, rundir
+from wdno.io import atomic, checkpoint, rundir
 from wdno.preset import RunPreset
 from wdno.task import Task
 from wdno.training import parallel
@@ -71,14 +75,21 @@ def train(
 ) -> dict:
     """Train ``models`` on the same data with the same budget; returns ``train.json``'s content.
 
-    A model already trained for the preset's steps is skipped; one trained for fewer resumes from
-    its checkpoint (its reported time is then the total).
+    A model already trained for the preset's steps is skipped; one trained for fewer, or
+    interrupted, resumes from its checkpoint (its reported time is then the total). On SIGINT or
+    SIGTERM the model being trained is checkpointed and
+    :class:`wdno.training.TrainingInterrupted` raised; calling again resumes it.
     """
     models = check_models(models)
     run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    data = task.read_split(data_dir, "train", preset.num_train)
+    data = task.read_split(data_dir, "train", preset.num_train)  # checked before any write
     main = parallel.is_main_process()  # one writer of the run's files
+    with rundir.lock(run_dir, enabled=main):
+        return _train(task, run_dir, preset, data_dir, data, models, main, progress)
+
+
+def _train(task, run_dir, preset, data_dir, data, models, main, progress) -> dict:
+    run_dir.mkdir(parents=True, exist_ok=True)
     if main:
         rundir.write_run(
             run_dir, system=task.name, preset=preset, data_dir=data_dir, num_train=len(data)
@@ -98,11 +109,12 @@ def train(
                 f"[train] {name}: {preset.steps} steps, batch {preset.batch_size}, "
                 f"{len(data)} trajectories"
             )
+            resumed = checkpoint.latest_step(run_dir / name)
+            if resumed is not None:
+                print(f"[train] {name}: resuming from the checkpoint of step {resumed}")
         record = simulators.MODELS[name].fit(
             run_dir / name, data.state, data.control, preset=preset, progress=progress
         )
-        if previous:
-            record["train_seconds"] += previous["train_seconds"]
         summary[name] = record
         if main:
             atomic.write_json(path, summary)
@@ -123,8 +135,6 @@ def simulate(
     task: Task, run_dir, *, models=None, num_test: int | None = None, progress: bool = True
 ) -> pathlib.Path:
     """Simulate the test set with every trained model; writes ``predictions.nc``."""
-    import xarray as xr
-
     run_dir = pathlib.Path(run_dir)
     record = rundir.read_run(run_dir, system=task.name)
     preset = record.preset
@@ -133,6 +143,13 @@ def simulate(
     if num_test < 1:
         raise ValueError(f"num_test: expected >= 1, got {num_test}")
     data = task.read_split(record.data_dir, "test", num_test)
+    with rundir.lock(run_dir, enabled=parallel.is_main_process()):
+        return _simulate(task, run_dir, preset, models, data, progress)
+
+
+def _simulate(task, run_dir, preset, models, data, progress) -> pathlib.Path:
+    import xarray as xr
+
     state_dims = ("sample", *task.dims)
     control_dims = ("sample", *task.control_dims)
     variables = {}
@@ -208,6 +225,11 @@ def evaluate(task: Task, run_dir) -> dict:
     """Metrics of every model in ``predictions.nc``; writes ``metrics.json`` and ``results.md``."""
     run_dir = pathlib.Path(run_dir)
     truth, predictions, attrs = read_predictions(task, run_dir)
+    with rundir.lock(run_dir, enabled=parallel.is_main_process()):
+        return _evaluate(task, run_dir, truth, predictions, attrs)
+
+
+def _evaluate(task, run_dir, truth, predictions, attrs) -> dict:
     simulate_seconds = json.loads(attrs.get("simulate_seconds", "{}"))
     train_path = run_dir / "train.json"
     trained = json.loads(train_path.read_text()) if train_path.exists() else {}
@@ -271,13 +293,18 @@ def _loss_logs(run_dir: pathlib.Path, models) -> dict:
 def plot(task: Task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
     """Fields (truth, predictions, errors) per state field, per-time MAE and training-loss
     curves under ``<run_dir>/figures``. Field maps are drawn for systems with one spatial axis."""
+    run_dir = pathlib.Path(run_dir)
+    truth, predictions, _ = read_predictions(task, run_dir)
+    with rundir.lock(run_dir, enabled=parallel.is_main_process()):
+        return _plot(task, run_dir, truth, predictions, samples)
+
+
+def _plot(task, run_dir, truth, predictions, samples) -> list[pathlib.Path]:
     import matplotlib.pyplot as plt
     import xarray as xr
 
-    run_dir = pathlib.Path(run_dir)
     figures = run_dir / "figures"
     figures.mkdir(exist_ok=True)
-    truth, predictions, _ = read_predictions(task, run_dir)
     labels = {simulators.MODELS[name].label: p for name, p in predictions.items()}
     with xr.open_dataset(run_dir / "predictions.nc") as dataset:
         coords = {dim: dataset[dim].values for dim in task.dims}
@@ -323,10 +350,12 @@ def run_all(
     """generate (if missing) -> train -> simulate -> evaluate -> plot; returns the metrics."""
     start = time.perf_counter()
     ensure_data(task, data_dir, preset, progress=progress)
-    train(task, run_dir, preset, data_dir, models=models, progress=progress)
-    simulate(task, run_dir, models=models, progress=progress)
-    result = evaluate(task, run_dir)
-    plot(task, run_dir)
-    result["total_seconds"] = time.perf_counter() - start
-    atomic.write_json(pathlib.Path(run_dir) / "metrics.json", result)
+    main = parallel.is_main_process()
+    with rundir.lock(run_dir, enabled=main):  # held across the verbs, each of which nests it
+        train(task, run_dir, preset, data_dir, models=models, progress=progress)
+        simulate(task, run_dir, models=models, progress=progress)
+        result = evaluate(task, run_dir)
+        plot(task, run_dir)
+        result["total_seconds"] = time.perf_counter() - start
+        atomic.write_json(pathlib.Path(run_dir) / "metrics.json", result)
     return result

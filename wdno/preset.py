@@ -27,6 +27,8 @@ OVERRIDES = {
     "batch_size": int,
     "learning_rate": float,
     "sampling_steps": int,
+    "checkpoint_every": int,
+    "checkpoint_minutes": float,
     "seed": int,
 }
 
@@ -47,11 +49,15 @@ class RunPreset:
             (:func:`wdno.transforms.encoding.scales_from_max`).
         steps, batch_size, learning_rate, lr_schedule, warmup_steps, cosine_period: training,
             shared by every model of the run.
+        prediction, loss_weighting: the denoiser's target (eps, x0, v) and the loss weighting over
+            noise levels (uniform, min_snr) of both diffusion models.
         use_ema: sample with the EMA weights (the original samples with the raw ones, pitfall 5).
         ema_warmup: EMA decay warm-up (see :class:`wdno.training.TrainConfig`).
         sampling_steps: DDIM steps (spec §4.1: 50, eta = 1).
         sim_batch_size: trajectories per compiled sampling batch.
         checkpoint_every: checkpoint every this many steps as well as at the end (0: at the end).
+        checkpoint_minutes: also checkpoint every this many minutes of wall-clock time (0: never);
+            an interrupted run (SIGINT, SIGTERM) checkpoints before stopping (docs/long_runs.md).
         eval_every: call a fit's ``monitor`` every this many steps (0: never; the learning-curve
             benchmark sets it).
         seed: seed of initialisation, batches and sampling.
@@ -72,11 +78,14 @@ class RunPreset:
     lr_schedule: str = "cosine"
     warmup_steps: int = 20
     cosine_period: int = 10_000
+    prediction: str = "eps"
+    loss_weighting: str = "uniform"
     use_ema: bool = False
     ema_warmup: bool = True
     sampling_steps: int = 50
     sim_batch_size: int = 50
     checkpoint_every: int = 0
+    checkpoint_minutes: float = 5.0
     eval_every: int = 0
     seed: int = 0
 
@@ -88,6 +97,11 @@ class RunPreset:
             raise ValueError(f"RunPreset.num_train: expected >= 1 or None, got {self.num_train}")
         if self.learning_rate <= 0:
             raise ValueError(f"RunPreset.learning_rate: expected > 0, got {self.learning_rate}")
+        if self.checkpoint_every < 0 or not self.checkpoint_minutes >= 0:
+            raise ValueError(
+                f"RunPreset.checkpoint_every, checkpoint_minutes: expected >= 0, got "
+                f"{self.checkpoint_every}, {self.checkpoint_minutes}"
+            )
 
     def override(self, **values) -> RunPreset:
         """A copy with the given fields replaced (``None`` values are ignored)."""
@@ -104,9 +118,12 @@ class RunPreset:
             warmup_steps=self.warmup_steps,
             cosine_period=self.cosine_period,
             use_ema_for_sampling=self.use_ema,
+            prediction=self.prediction,
+            loss_weighting=self.loss_weighting,
             ema_warmup=self.ema_warmup,
             log_every=max(1, min(50, self.steps // 20)),
             checkpoint_every=self.checkpoint_every,
+            checkpoint_minutes=self.checkpoint_minutes,
             eval_every=self.eval_every,
             max_checkpoints=1,
             seed=self.seed,

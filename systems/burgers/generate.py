@@ -17,6 +17,11 @@ Both are evaluated on the finest stored x grid (960 points) and driven through t
 ``u`` (unlike the original, spec pitfall 1), and a file at any resolution factor holds the same
 trajectories. Output path rule: ``<out>/<split>.h5`` at resolution 1 and
 ``<out>/<split>_r<k>.h5`` at resolution ``k`` > 1 (see :func:`output_path`).
+
+Generation is resumable (:class:`wdno.io.resumable.ResumableWriter`): an interrupted run keeps its
+completed batches in ``<file>.partial``; running the same command again continues there and ends
+with the same file, byte for byte, as an uninterrupted run. SIGINT/SIGTERM stop after the current
+batch (:mod:`wdno.interrupts`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 import tqdm
 
 from systems.burgers import grid, solver
+from wdno import interrupts
 from wdno.io import data
 
 __all__ = [
@@ -203,10 +209,17 @@ def generate(
     overwrite: bool = False,
     progress: bool = True,
 ) -> pathlib.Path:
-    """Generate ``num_samples`` trajectories of ``split`` into the HDF5 file ``path`` (atomic).
+    """Generate ``num_samples`` trajectories of ``split`` into the HDF5 file ``path``.
 
     Memory stays flat: batches of ``batch_size`` are solved (the last one padded, so nothing
     recompiles) and appended to the file in turn. ``solver_config`` defaults to ``SolverConfig()``.
+    The file appears only when complete; an interrupted run is continued by the same call
+    (module docstring).
+
+    Raises:
+        wdno.interrupts.Interrupted: on SIGINT/SIGTERM, after saving the batches done so far.
+        FileExistsError: ``path`` exists, or an interrupted run of other settings is in the
+            way (without ``overwrite``).
     """
     solver_config = solver_config or solver.SolverConfig()
     if split not in SPLITS:
@@ -229,13 +242,30 @@ def generate(
         "sampling": json.dumps(dataclasses.asdict(sampling)),
         "key_rule": "fold_in(fold_in(jax.random.key(seed), split_id), sample_index)",
         "split_id": SPLITS[split],
+        "batch_size": min(batch_size, num_samples),  # samples agree across batch sizes to 1e-5
     }
     batch_size = min(batch_size, num_samples)
-    with data.Writer(path, num_samples, fields, coordinates, attrs, overwrite) as writer:
+    with (
+        interrupts.deferred_signals() as signals,
+        data.ResumableWriter(
+            path, num_samples, fields, coordinates, attrs, overwrite, batch_size=batch_size
+        ) as writer,
+    ):
+        if progress and writer.note:
+            print(f"[generate] {writer.note}; starting again")
+        if progress and writer.written:
+            print(
+                f"[generate] continuing {path}: {writer.written} of {num_samples} trajectories "
+                "kept from an interrupted run"
+            )
         bar = tqdm.tqdm(
-            total=num_samples, desc=f"burgers {split}", unit="traj", disable=not progress
+            total=num_samples,
+            initial=writer.written,
+            desc=f"burgers {split}",
+            unit="traj",
+            disable=not progress,
         )
-        for start in range(0, num_samples, batch_size):
+        for start in range(writer.written, num_samples, batch_size):
             indices = np.arange(start, start + batch_size)
             count = min(batch_size, num_samples - start)
             keys = sample_keys(seed, split, np.minimum(indices, num_samples - 1))
@@ -250,6 +280,14 @@ def generate(
                 )
             writer.append({f.name: batch[f.name.split("/")[-1]] for f in fields})
             bar.update(count)
+            if signals.received and writer.written < num_samples:
+                bar.close()
+                raise interrupts.Interrupted(
+                    f"generation interrupted ({signals.name}) after {writer.written} of "
+                    f"{num_samples} trajectories, kept in {writer.partial}; rerun the same "
+                    "command to continue",
+                    signals.received,
+                )
         bar.close()
     return pathlib.Path(path)
 

@@ -30,10 +30,13 @@ from wdno.diffusion.loss import (
     predict_start,
     q_sample,
 )
+from wdno.diffusion.parameterization import PREDICTIONS, WEIGHTINGS, noise_predictor
 from wdno.diffusion.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 from wdno.diffusion.schedules import Schedule, cosine_beta_weights, make_schedule
 
 __all__ = [
+    "PREDICTIONS",
+    "WEIGHTINGS",
     "DenoiseFn",
     "Guidance",
     "Schedule",
@@ -43,6 +46,7 @@ __all__ = [
     "ddpm_sample",
     "diffusion_loss",
     "make_schedule",
+    "noise_predictor",
     "predict_noise",
     "predict_start",
     "q_sample",

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from wdno.diffusion import parameterization
 from wdno.diffusion.schedules import Schedule
 
 DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -65,6 +66,9 @@ def diffusion_loss(
     known_mask: jax.Array | None = None,
     loss_mask: jax.Array | None = None,
     channel_weights: jax.Array | None = None,
+    prediction: str = "eps",
+    weighting: str = "uniform",
+    min_snr_gamma: float = 5.0,
 ) -> jax.Array:
     """Masked epsilon-prediction loss (DDPM Eq. 14 with inpainting, spec §4.4).
 
@@ -84,6 +88,10 @@ def diffusion_loss(
         known_mask: bool, broadcastable to ``x0``; true where the entry is a condition.
         loss_mask: bool, broadcastable to ``x0``; false where the entry must not count (padding).
         channel_weights: ``(C,)`` per-channel loss weights (spec §4.1, Burgers' ``RESCALER``).
+        prediction: what ``denoise_fn`` predicts, ``"eps"`` (the paper), ``"x0"`` or ``"v"``
+            (:mod:`wdno.diffusion.parameterization`); the loss compares it with that target.
+        weighting: ``"uniform"`` or ``"min_snr"`` over noise levels, clamped at
+            ``min_snr_gamma``.
 
     Returns:
         Scalar loss.
@@ -100,10 +108,17 @@ def diffusion_loss(
     loss_mask = broadcast_mask(loss_mask, x0.shape, "diffusion_loss: loss_mask")
     if loss_mask is not None:
         counted = counted & loss_mask
-    error = jnp.square(denoise_fn(x_t, t) - noise)
+    alpha_bar = _broadcast_steps(schedule.alphas_cumprod, t, x0.ndim)
+    wanted = parameterization.target(prediction, x0, noise, alpha_bar)
+    error = jnp.square(denoise_fn(x_t, t) - wanted)
     if error.shape != x0.shape:
         raise ValueError(f"diffusion_loss: denoise_fn returned {error.shape}, expected {x0.shape}.")
     if channel_weights is not None:
         error = error * jnp.asarray(channel_weights, error.dtype)
+    if weighting != "uniform":
+        weight = parameterization.loss_weight(
+            prediction, weighting, schedule.alphas_cumprod[t], min_snr_gamma
+        )
+        error = error * weight.reshape(t.shape + (1,) * (x0.ndim - 1)).astype(error.dtype)
     counted = counted.astype(error.dtype)
     return jnp.sum(error * counted) / jnp.maximum(jnp.sum(counted), 1.0)

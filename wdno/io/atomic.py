@@ -27,7 +27,12 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False):
         raise FileExistsError(
             f"{path} already exists (pass overwrite=True / --overwrite to replace it)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:  # a file where a directory should be
+        raise NotADirectoryError(
+            f"cannot write {path}: {error.filename} is a file, not a directory"
+        ) from error
     temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         yield temporary

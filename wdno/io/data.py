@@ -13,6 +13,9 @@ API:
         context manager; ``append(batch)`` in sample order; writes ``.<name>.partial-<pid>``
         in the target directory and renames it to ``path`` only when every sample is in, so an
         interrupted run leaves no file that looks complete.
+    ResumableWriter(path, num_samples, fields, coordinates, attrs, overwrite=False, batch_size=)
+        the same file, written through ``<name>.partial``: an interrupted run keeps its batches
+        and rerunning continues them, giving the same bytes (:mod:`wdno.io.resumable`).
     Reader(path, expect=None)
         ``len(reader)``, ``reader[start:stop]`` / ``reader.read(start, stop, names=None)`` ->
         ``{name: np.ndarray}``, ``reader.fields``, ``reader.parameters``, ``reader.coords``,
@@ -40,6 +43,7 @@ from wdno.io.hdf5 import (
 )
 from wdno.io.netcdf import export_netcdf, to_xarray
 from wdno.io.pdebench import open_pdebench
+from wdno.io.resumable import ResumableWriter, partial_paths
 
 __all__ = [
     "FORMAT",
@@ -48,9 +52,11 @@ __all__ = [
     "DataFileError",
     "Field",
     "Reader",
+    "ResumableWriter",
     "Writer",
     "atomic_path",
     "export_netcdf",
     "open_pdebench",
+    "partial_paths",
     "to_xarray",
 ]

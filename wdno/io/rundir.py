@@ -10,10 +10,13 @@ One *run directory* holds everything a run produces::
     metrics.json        scalar metrics and per-time MAE per model
     results.md          the results table
     figures/            PNG figures
+    .lock               while a verb writes the run: its process, host and start time
+                        (:func:`lock`; one writer at a time)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -21,11 +24,13 @@ import platform
 import sys
 
 from wdno.io import atomic, configs
+from wdno.io import lock as locks
 from wdno.preset import RunPreset
 
-__all__ = ["RunRecord", "hardware", "read_run", "write_run"]
+__all__ = ["LOCK_FILE", "RunRecord", "hardware", "lock", "read_run", "write_run"]
 
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
 
 
 def hardware() -> dict:
@@ -78,3 +83,27 @@ def read_run(run_dir, *, system: str | None = None) -> RunRecord:
     if system is not None and record.get("system", system) != system:
         raise ValueError(f"{path} is a {record['system']} run, not a {system} run")
     return record
+
+
+@contextlib.contextmanager
+def lock(run_dir, *, enabled: bool = True):
+    """Hold ``<run_dir>/.lock`` for a block (:func:`wdno.io.lock.hold`).
+
+    Creates ``run_dir``, and removes it again if the block leaves it empty (a failed first
+    verb leaves nothing behind). A second process writing the same run is refused with
+    :class:`wdno.io.lock.LockedError`. ``enabled=False`` (the other processes of a
+    multi-process job) holds nothing.
+    """
+    if not enabled:
+        yield
+        return
+    run_dir = pathlib.Path(run_dir)
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with locks.hold(run_dir / LOCK_FILE, what=f"run {run_dir}"):
+            yield
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if empty

@@ -9,6 +9,7 @@ encoding and grid), its normalisation (``normalizer.json``) and its training run
 
 from __future__ import annotations
 
+import csv
 import json
 import pathlib
 import time
@@ -109,19 +110,29 @@ def train_and_record(
 
     ``monitor(simulator, step) -> dict`` is called every ``config.eval_every`` steps with the
     simulator of the current weights (``as_simulator(model, step)``); its results are the
-    record's ``"evaluations"``.
+    record's ``"evaluations"``. ``train_seconds`` adds the training time of the interrupted runs
+    this one resumed (recorded in the checkpoint).
     """
     if monitor is not None:
         options["eval_fn"] = lambda current, step: monitor(as_simulator(current, step), step)
     result = loop.train(model, stream, config, workdir=workdir, **options)
-    losses = [row["loss"] for row in result.history]
+    losses = [row["loss"] for row in result.history] or _logged_losses(workdir)
     return {
         "steps": int(result.state.step),
-        "train_seconds": time.perf_counter() - start,
+        "train_seconds": time.perf_counter() - start + result.resumed_seconds,
         "final_loss": float(losses[-1]) if losses else float("nan"),
         "num_parameters": num_parameters(model),
         **({"evaluations": result.evaluations} if monitor is not None else {}),
     }
+
+
+def _logged_losses(workdir) -> list[float]:
+    """The losses of ``workdir/log.csv`` (a run resumed at its last step logs nothing new)."""
+    path = pathlib.Path(workdir) / "log.csv"
+    if not path.exists():
+        return []
+    with path.open() as file:
+        return [float(row["loss"]) for row in csv.DictReader(file)]
 
 
 def restore_model(workdir, use_ema: bool | None):

@@ -38,6 +38,7 @@ class DiffusionSimulator:
         normalizer: channel scales fitted on the training set.
         schedule: the diffusion noise schedule.
         step: training step of the weights.
+        prediction: what the model predicts (``"eps"``, ``"x0"`` or ``"v"``).
     """
 
     implementation = "diffusion"
@@ -47,6 +48,7 @@ class DiffusionSimulator:
     normalizer: encoding.Normalizer
     schedule: diffusion.Schedule
     step: int
+    prediction: str = "eps"
 
     @classmethod
     def fit(
@@ -122,7 +124,7 @@ class DiffusionSimulator:
         schedule = diffusion.make_schedule(config.diffusion_schedule, config.diffusion_steps)
 
         def as_simulator(current, step):
-            return cls(current, layout, normalizer, schedule, step)
+            return cls(current, layout, normalizer, schedule, step, config.prediction)
 
         return base.train_and_record(
             model,
@@ -154,6 +156,7 @@ class DiffusionSimulator:
             normalizer=encoding.Normalizer.load(workdir / base.NORMALIZER_FILE),
             schedule=schedule,
             step=restored.step,
+            prediction=train_config.get("prediction", "eps"),
         )
 
     def predict(
@@ -177,5 +180,6 @@ class DiffusionSimulator:
             key=key,
             sampler=sampler,
             batch_size=batch_size,
+            prediction=self.prediction,
             progress=progress,
         ).state

@@ -75,9 +75,20 @@ class Simulation:
     initial_state_error: np.ndarray
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "layout", "sampler", "clip"))
+@functools.partial(jax.jit, static_argnames=("graphdef", "layout", "sampler", "clip", "prediction"))
 def _sample_batch(
-    weights, scale, schedule, key, initial_state, control, *, graphdef, layout, sampler, clip
+    weights,
+    scale,
+    schedule,
+    key,
+    initial_state,
+    control,
+    *,
+    graphdef,
+    layout,
+    sampler,
+    clip,
+    prediction="eps",
 ):
     """One batch of conditional samples, decoded: ``(state, control)``.
 
@@ -92,7 +103,7 @@ def _sample_batch(
     state = jnp.zeros((batch_size, *layout.grid_shape, layout.num_state_fields))
     state = state.at[:, 0].set(initial_state)
     known_values = normalizer.normalize(encoding.encode(layout, state, control))
-    denoise = nnx.merge(graphdef, weights)
+    denoise = diffusion.noise_predictor(nnx.merge(graphdef, weights), schedule, prediction)
     options = dict(known_mask=known_mask, known_values=known_values, clip_range=clip_range)
     if sampler.method == "ddim":
         sample = diffusion.ddim_sample(
@@ -114,6 +125,7 @@ def simulate(
     key: jax.Array | int = 0,
     sampler: SamplerConfig | None = None,
     batch_size: int = 64,
+    prediction: str = "eps",
     progress: bool = True,
 ) -> Simulation:
     """Generate trajectories conditioned on their initial state (and control), in batches.
@@ -128,6 +140,7 @@ def simulate(
         key: PRNG key or seed; batch ``b`` uses ``fold_in(key, b)``.
         sampler: sampler settings.
         batch_size: samples per compiled batch (the last batch is padded, one compilation).
+        prediction: what the model predicts (``"eps"``, ``"x0"``, ``"v"``), as trained.
         progress: progress bar over batches.
 
     Returns:
@@ -139,7 +152,9 @@ def simulate(
     sampler = sampler or SamplerConfig()
     graphdef, weights = nnx.split(model)
     scale = jnp.asarray(normalizer.scale, jnp.float32)
-    static = dict(graphdef=graphdef, layout=layout, sampler=sampler, clip=sampler.clip)
+    static = dict(
+        graphdef=graphdef, layout=layout, sampler=sampler, clip=sampler.clip, prediction=prediction
+    )
     states, controls = [], []
     padded = list(batches.padded_batches(num, batch_size))
     for number, (rows, index) in enumerate(tqdm(padded, desc="simulate", disable=not progress)):

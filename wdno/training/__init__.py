@@ -2,7 +2,9 @@
 (``batches``), data parallelism over devices and processes (``parallel``)."""
 
 from wdno.training.loop import (
+    NonFiniteLossError,
     TrainConfig,
+    TrainingInterrupted,
     TrainResult,
     TrainState,
     ema_decay_schedule,
@@ -14,9 +16,11 @@ from wdno.training.loop import (
 )
 
 __all__ = [
+    "NonFiniteLossError",
     "TrainConfig",
     "TrainResult",
     "TrainState",
+    "TrainingInterrupted",
     "ema_decay_schedule",
     "learning_rate_schedule",
     "make_optimizer",

@@ -13,6 +13,13 @@ The jit boundary follows flax's performance guide: the model is split once into 
 and a parameter state; a plain ``jax.jit`` step merges, differentiates, updates and returns the
 new state. The step compiles once per batch shape (multi-resolution training: one compile per
 resolution). Parameters are replicated and batches sharded over a device mesh (`wdno.parallel`).
+
+Long runs (docs/long_runs.md): checkpoints are written every ``checkpoint_every`` steps, every
+``checkpoint_minutes`` of wall-clock time and at the end; on SIGINT/SIGTERM the loop finishes the
+step, saves, and raises `TrainingInterrupted`; calling `train` again resumes from the newest
+checkpoint with the same data order and random stream, so the interrupted run ends where an
+uninterrupted one would. A non-finite loss or gradient norm stops training with
+`NonFiniteLossError` before any later checkpoint, so the newest checkpoint stays the last good one.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from wdno import interrupts
 from wdno.diffusion import (
     Guidance,
     Schedule,
@@ -40,11 +48,13 @@ from wdno.diffusion import (
     ddpm_sample,
     diffusion_loss,
     make_schedule,
+    parameterization,
 )
 from wdno.io import checkpoint
 from wdno.training import parallel
 
 __all__ = [
+    "NonFiniteLossError",
     "TrainConfig",
     "TrainResult",
     "TrainState",
@@ -53,6 +63,7 @@ __all__ = [
     "make_optimizer",
     "make_train_step",
     "sample_model",
+    "TrainingInterrupted",
     "train",
 ]
 
@@ -91,9 +102,15 @@ class TrainConfig:
         use_ema_for_sampling: sample (and evaluate) with the EMA weights, else the raw ones.
         diffusion_schedule: beta schedule of the default diffusion loss.
         diffusion_steps: ``T`` of the default diffusion loss.
+        prediction: the denoiser's target, ``"eps"`` (the paper), ``"x0"`` or ``"v"``
+            (:mod:`wdno.diffusion.parameterization`).
+        loss_weighting: ``"uniform"`` or ``"min_snr"`` (clamped at ``min_snr_gamma``).
         log_every: log (CSV, progress bar) every this many steps.
         eval_every: call the evaluation hook every this many steps (0: never).
         checkpoint_every: checkpoint every this many steps (0: only at the end).
+        checkpoint_minutes: also checkpoint when this much wall-clock time passed since the
+            last one (0: never). With several processes the clocks are compared every
+            ``log_every`` steps, so that every process saves at the same step.
         max_checkpoints: checkpoints kept (``None``: all).
         seed: seed of the training PRNG key when none is passed.
     """
@@ -118,13 +135,18 @@ class TrainConfig:
     use_ema_for_sampling: bool = True
     diffusion_schedule: str = "cosine"
     diffusion_steps: int = 1000
+    prediction: str = "eps"
+    loss_weighting: str = "uniform"
+    min_snr_gamma: float = 5.0
     log_every: int = 100
     eval_every: int = 0
     checkpoint_every: int = 0
+    checkpoint_minutes: float = 5.0
     max_checkpoints: int | None = 3
     seed: int = 0
 
     def __post_init__(self):
+        parameterization.check(self.prediction, self.loss_weighting)
         if self.optimizer not in ("adam", "adamw"):
             raise ValueError(
                 f"TrainConfig.optimizer must be 'adam' or 'adamw', got {self.optimizer!r}."
@@ -137,6 +159,11 @@ class TrainConfig:
         for name in ("num_steps", "batch_size", "ema_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.checkpoint_every < 0 or not self.checkpoint_minutes >= 0:
+            raise ValueError(
+                f"TrainConfig: checkpoint_every and checkpoint_minutes must be >= 0, got "
+                f"{self.checkpoint_every} and {self.checkpoint_minutes}."
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay}.")
         if self.ema_warmup_power <= 0:
@@ -228,6 +255,8 @@ class TrainResult:
         config: the training configuration.
         history: logged rows (dicts with `LOG_COLUMNS`).
         evaluations: evaluation-hook results (dicts with ``step``).
+        resumed_seconds: training time of the earlier runs this one resumed (recorded in the
+            checkpoint it started from; 0 for a fresh run).
     """
 
     model: nnx.Module
@@ -236,6 +265,7 @@ class TrainResult:
     config: TrainConfig
     history: list[dict]
     evaluations: list[dict]
+    resumed_seconds: float = 0.0
 
     @property
     def sampling_model(self) -> nnx.Module:
@@ -243,7 +273,46 @@ class TrainResult:
         return self.ema_model if self.config.use_ema_for_sampling else self.model
 
 
-def _diffusion_loss_fn(schedule: Schedule):
+class TrainingInterrupted(interrupts.Interrupted):
+    """Training stopped on SIGINT/SIGTERM after checkpointing; `train` again resumes.
+
+    Attributes:
+        step: the step checkpointed.
+        directory: the checkpoint directory.
+    """
+
+    def __init__(self, step: int, directory: pathlib.Path, signal_number: int):
+        self.step, self.directory = step, directory
+        name = interrupts.SignalFlag(signal_number).name
+        super().__init__(
+            f"training interrupted ({name}) at step {step}; checkpoint in {directory}; rerun "
+            "the same command to resume",
+            signal_number,
+        )
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss or the gradient norm became NaN/inf; nothing was saved after the last good step.
+
+    Attributes:
+        step: the first step with a non-finite loss or gradient norm.
+        checkpoint_step: the newest checkpoint (the last good one), or None.
+    """
+
+    def __init__(self, step, loss, grad_norm, directory, checkpoint_step):
+        self.step, self.checkpoint_step = step, checkpoint_step
+        kept = (
+            f"the newest checkpoint, step {checkpoint_step} in {directory}, is the last good one"
+            if checkpoint_step is not None
+            else "no checkpoint was saved"
+        )
+        super().__init__(
+            f"training stopped: loss {loss}, gradient norm {grad_norm} at step {step}; {kept}; "
+            "lower the learning rate or check the data for NaN/inf"
+        )
+
+
+def _diffusion_loss_fn(schedule: Schedule, config: TrainConfig):
     def loss_fn(model, batch, key):
         return diffusion_loss(
             model,
@@ -253,6 +322,9 @@ def _diffusion_loss_fn(schedule: Schedule):
             known_mask=batch.get("known_mask"),
             loss_mask=batch.get("loss_mask"),
             channel_weights=batch.get("channel_weights"),
+            prediction=config.prediction,
+            weighting=config.loss_weighting,
+            min_snr_gamma=config.min_snr_gamma,
         )
 
     return loss_fn
@@ -330,14 +402,26 @@ class _Logger:
             with self.path.open("w", newline="") as file:
                 csv.writer(file).writerow(LOG_COLUMNS)
 
-    def add(self, metrics: dict):
-        self.pending.append(metrics)
+    def add(self, step: int, metrics: dict):
+        self.pending.append((step, metrics))
+
+    def first_non_finite(self) -> tuple | None:
+        """``(step, loss, grad_norm)`` of the first pending step with a non-finite loss or
+        gradient norm, or None (fetches the pending metrics to the host, once)."""
+        self.pending = [(step, jax.device_get(m)) for step, m in self.pending]
+        for step, m in self.pending:
+            loss, grad_norm = float(m["loss"]), float(m["grad_norm"])
+            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                return step, loss, grad_norm
+        return None
 
     def flush(self, step: int) -> dict | None:
-        """Log the mean of the pending metrics as the row of ``step``."""
+        """Log the mean of the pending metrics as the row of ``step`` (checked finite first)."""
         if not self.pending:
             return None
-        fetched = jax.device_get(self.pending)
+        if self.first_non_finite() is not None:
+            raise FloatingPointError(f"train: non-finite loss or gradient before step {step}")
+        fetched = [m for _, m in self.pending]
         now = time.perf_counter()
         last_step = step - len(fetched) if self.last_step is None else self.last_step
         row = {
@@ -348,8 +432,6 @@ class _Logger:
             "steps_per_second": (step - last_step) / max(now - self.last_time, 1e-9),
             "wall_time": now - self.began,
         }
-        if not math.isfinite(row["loss"]):
-            raise FloatingPointError(f"train: loss is {row['loss']} at step {step}.")
         self.pending, self.last_step, self.last_time = [], step, now
         self.history.append(row)
         if self.enabled:
@@ -414,7 +496,7 @@ def train(
     mesh = parallel.data_mesh() if mesh is None else mesh
     main = parallel.is_main_process()
     schedule = schedule or make_schedule(config.diffusion_schedule, config.diffusion_steps)
-    loss_fn = loss_fn or _diffusion_loss_fn(schedule)
+    loss_fn = loss_fn or _diffusion_loss_fn(schedule, config)
     tx = make_optimizer(config)
     run_config = _run_config(model, config)
 
@@ -424,6 +506,7 @@ def train(
         jnp.zeros((), jnp.int32), params, jax.tree.map(jnp.copy, params), tx.init(params), key
     )
     manager = checkpoint.checkpoint_manager(workdir, max_to_keep=config.max_checkpoints)
+    resumed_seconds = 0.0
     if resume and manager.latest_step() is not None:
         targets = {
             "params": state.params,
@@ -431,7 +514,10 @@ def train(
             "opt_state": state.opt_state,
             "meta": {"step": state.step, "key": state.key},
         }
-        _, items, _ = checkpoint.restore_items(workdir, targets, sharding=parallel.replicated(mesh))
+        _, items, saved = checkpoint.restore_items(
+            workdir, targets, sharding=parallel.replicated(mesh)
+        )
+        resumed_seconds = float(saved.get("progress", {}).get("train_seconds", 0.0))
         state = TrainState(
             items["meta"]["step"],
             items["params"],
@@ -449,7 +535,20 @@ def train(
             nnx.merge(graphdef, state.ema_params, rest),
         )
 
+    logger = _Logger(workdir, main)
+    start = step = saved_step = int(state.step)
+    began = last_save = time.monotonic()
+    directory = workdir.absolute() / checkpoint.CHECKPOINT_DIRECTORY
+
+    def check_finite():
+        bad = logger.first_non_finite()
+        if bad is not None:
+            raise NonFiniteLossError(*bad, directory, manager.latest_step())
+
     def save():
+        nonlocal saved_step, last_save
+        check_finite()  # a non-finite state is never saved: the newest checkpoint stays good
+        seconds = resumed_seconds + time.monotonic() - began
         checkpoint.save(
             workdir,
             int(state.step),
@@ -457,12 +556,18 @@ def train(
             ema_params=state.ema_params,
             opt_state=state.opt_state,
             meta={"step": state.step, "key": state.key},
-            config=run_config,
+            config={**run_config, "progress": {"step": step, "train_seconds": seconds}},
             manager=manager,
         )
+        saved_step, last_save = step, time.monotonic()
 
-    logger = _Logger(workdir, main)
-    start = step = saved_step = int(state.step)
+    def clock_due() -> bool:
+        minutes = config.checkpoint_minutes
+        return minutes > 0 and time.monotonic() - last_save >= 60.0 * minutes
+
+    # With several processes, the signal flags and clocks are compared (a collective) at the
+    # steps where every process logs, so that all of them save and stop at the same step.
+    synchronous = jax.process_count() == 1
     iterator = _batch_iterator(batches, start)
     bar = tqdm(
         total=config.num_steps,
@@ -471,36 +576,52 @@ def train(
         disable=not (progress and main),
         dynamic_ncols=True,
     )
-    while step < config.num_steps:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            break
-        state, metrics = train_step(
-            state,
-            rest,
-            parallel.shard_batch(
-                dict(batch), mesh, constants=getattr(batches, "constant_keys", None)
-            ),
-        )
-        step += 1
-        logger.add(metrics)
-        bar.update(1)
-        if step % config.log_every == 0 or step == config.num_steps:
-            row = logger.flush(step)
-            bar.set_postfix(loss=f"{row['loss']:.4g}", steps_per_s=f"{row['steps_per_second']:.3g}")
-        if eval_fn is not None and config.eval_every and step % config.eval_every == 0:
-            raw, ema = current_models()
-            values = eval_fn(ema if config.use_ema_for_sampling else raw, step)
-            logger.evaluation({"step": step, **{k: float(v) for k, v in values.items()}})
-        if config.checkpoint_every and step % config.checkpoint_every == 0:
-            save()
-            saved_step = step
-    logger.flush(step)
-    bar.close()
-    if step != saved_step or manager.latest_step() is None:
-        save()
-    manager.close()
+    try:
+        with interrupts.deferred_signals() as signals:
+            while step < config.num_steps:
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    break
+                state, metrics = train_step(
+                    state,
+                    rest,
+                    parallel.shard_batch(
+                        dict(batch), mesh, constants=getattr(batches, "constant_keys", None)
+                    ),
+                )
+                step += 1
+                logger.add(step, metrics)
+                bar.update(1)
+                if step % config.log_every == 0 or step == config.num_steps:
+                    check_finite()
+                    row = logger.flush(step)
+                    bar.set_postfix(
+                        loss=f"{row['loss']:.4g}", steps_per_s=f"{row['steps_per_second']:.3g}"
+                    )
+                if eval_fn is not None and config.eval_every and step % config.eval_every == 0:
+                    raw, ema = current_models()
+                    values = eval_fn(ema if config.use_ema_for_sampling else raw, step)
+                    logger.evaluation({"step": step, **{k: float(v) for k, v in values.items()}})
+                save_now = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
+                stop = 0
+                if synchronous or step % config.log_every == 0:
+                    stop, due = _agree([signals.received or 0, clock_due()])
+                    save_now = save_now or bool(due or stop)
+                if save_now and step != saved_step:
+                    save()
+                if stop:
+                    raise TrainingInterrupted(step, directory, stop)
+            check_finite()
+            logger.flush(step)
+            if step != saved_step or manager.latest_step() is None:
+                save()
+            (stop,) = _agree([signals.received or 0])
+            if stop:  # the signal came during the last step or the final save: say so
+                raise TrainingInterrupted(step, directory, stop)
+    finally:
+        bar.close()
+        manager.close()
     raw, ema = current_models()
     nnx.update(model, nnx.state(raw))
     return TrainResult(
@@ -510,7 +631,19 @@ def train(
         config=config,
         history=logger.history,
         evaluations=logger.evaluations,
+        resumed_seconds=resumed_seconds,
     )
+
+
+def _agree(values) -> list[int]:
+    """The element-wise maximum of integer ``values`` over processes (a collective: every
+    process calls it at the same step)."""
+    values = np.asarray(values, np.int64)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        values = np.max(np.asarray(multihost_utils.process_allgather(values)), axis=0)
+    return [int(v) for v in values]
 
 
 def sample_model(
