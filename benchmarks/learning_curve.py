@@ -100,6 +100,7 @@ def table(curves: dict) -> str:
 
 
 def plot(curves: dict, path: pathlib.Path, title: str) -> None:
+    """Relative L2 against wall-clock and steps; ``curves`` keyed by model name or any label."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +110,7 @@ def plot(curves: dict, path: pathlib.Path, title: str) -> None:
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     for name, points in curves.items():
-        label = simulators.MODELS[name].label
+        label = simulators.MODELS[name].label if name in simulators.MODELS else name
         seconds = [p["train_seconds"] for p in points]
         axes[0].plot(seconds, [p["relative_l2"] for p in points], "o-", label=label)
         axes[1].plot(
@@ -170,7 +171,27 @@ def main(argv=None) -> int:
         help="any other RunPreset field, e.g. --set prediction=x0 --set loss_weighting=min_snr",
     )
     parser.add_argument("--label", default=None, help="name of this configuration in the JSON")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        type=pathlib.Path,
+        default=None,
+        metavar="JSON",
+        help="no training: tabulate and plot the curves of earlier runs' JSON files together, "
+        "each curve labelled '<model> (<label>)'",
+    )
     args = parser.parse_args(argv)
+    if args.combine:
+        curves = {}
+        for path in args.combine:
+            record = json.loads(path.read_text())
+            for name, points in record["curves"].items():
+                curves[f"{name} ({record.get('label', record['preset'])})"] = points
+        print(table(curves))
+        if args.plot:
+            plot(curves, args.plot, "Test error while training (learning-curve runs combined)")
+            print(f"wrote {args.plot}")
+        return 0
 
     from wdno.io import rundir
 

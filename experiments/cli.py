@@ -113,9 +113,12 @@ def user_error(error: BaseException) -> str | None:
     return " ".join(text.split()) or type(error).__name__
 
 
-def _terminate(number, frame):
+class _Terminated(BaseException):
     """SIGTERM outside a job's own handling: unwind (locks and temporary files are removed)."""
-    raise SystemExit(128 + number)
+
+
+def _terminate(number, frame):
+    raise _Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,15 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as error:
         print(f"wdno: {error}", file=sys.stderr)
         return error.exit_status
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated) as error:
         if debug:
             raise
+        number = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM
         print(
-            "wdno: interrupted (SIGINT); what was saved before is kept: rerun the same command "
-            "to continue",
+            f"wdno: interrupted ({number.name}); what was saved before is kept: rerun the same "
+            "command to continue",
             file=sys.stderr,
         )
-        return 128 + signal.SIGINT
+        return 128 + number
     except Exception as error:
         message = None if debug else user_error(error)
         if message is None:

@@ -31,7 +31,7 @@ REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 # A one-convolution denoiser and a seeded data stream: resuming does not depend on the
 # architecture, and a U-Net would only add compile time. Shared with the killed subprocess.
 SETUP = textwrap.dedent("""
-    import functools, sys, time
+    import functools, os, sys, time
 
     import numpy as np
     from flax import nnx
@@ -45,11 +45,8 @@ SETUP = textwrap.dedent("""
         def __call__(self, x, t):
             return self.conv(x) * (1.0 + t[:, None, None, None] / 1000.0)
 
-    def batches(start_step, delay=0.0, nan_at=None):
+    def batches(start_step, nan_at=None):
         for step in range(start_step, 10**9):  # batch of optimiser step step + 1
-            if delay:
-                time.sleep(delay)
-                print("batch", step, flush=True)
             x0 = np.random.default_rng(step).uniform(-1, 1, (4, 8, 8, 2)).astype(np.float32)
             if step + 1 == nan_at:
                 x0[0, 0, 0, 0] = np.nan
@@ -79,15 +76,27 @@ def _train_state(result):
 
 # ---- training: SIGTERM, checkpoint, rerun ------------------------------------------------------
 def test_sigterm_mid_training_then_rerun_equals_uninterrupted(tmp_path):
-    workdir = tmp_path / "interrupted"
-    # The killed process checkpoints every 0.3 s of wall-clock time as well (periodic saves).
+    workdir, go = tmp_path / "interrupted", tmp_path / "go"
+    # The process to be killed checkpoints every 0.5 s of wall-clock time as well (so at step 4,
+    # after a 0.6 s pause), and waits before step 7 for the signal.
     script = SETUP + textwrap.dedent(f"""
         import dataclasses
         from wdno.training import TrainingInterrupted, train
-        config = dataclasses.replace(CONFIG, checkpoint_minutes=0.3 / 60)
+
+        def stream(start_step):
+            for step, batch in enumerate(batches(start_step), start_step):
+                if step == 3:
+                    time.sleep(0.6)
+                if step == 6:
+                    print("waiting before step 7", flush=True)
+                    while not os.path.exists({str(go)!r}):
+                        time.sleep(0.01)
+                yield batch
+
+        config = dataclasses.replace(CONFIG, checkpoint_minutes=0.5 / 60)
         try:
-            train(OneLayer(rngs=nnx.Rngs(0)), functools.partial(batches, delay=0.05), config,
-                  workdir={str(workdir)!r}, progress=False)
+            train(OneLayer(rngs=nnx.Rngs(0)), stream, config, workdir={str(workdir)!r},
+                  progress=False)
         except TrainingInterrupted as error:
             print(error, file=sys.stderr)
             sys.exit(error.exit_status)
@@ -100,27 +109,30 @@ def test_sigterm_mid_training_then_rerun_equals_uninterrupted(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The uninterrupted reference, while the other process starts.
+    whole = train(
+        OneLayer(rngs=nnx.Rngs(0)), batches, CONFIG, workdir=tmp_path / "whole", progress=False
+    )
     for line in process.stdout:
-        if line.strip() == "batch 6":
+        if line.strip() == "waiting before step 7":
             process.send_signal(signal.SIGTERM)
+            go.touch()
             break
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
-    assert "training interrupted (SIGTERM) at step" in last and "rerun the same command" in last
-    step = int(last.split("at step ")[1].split(";")[0])
-    assert 7 <= step < CONFIG.num_steps
-    assert checkpoint.latest_step(workdir) == step  # the one saved on the signal
+    assert last == (
+        f"training interrupted (SIGTERM) at step 7; checkpoint in {workdir}/checkpoints; rerun "
+        "the same command to resume"
+    )
+    assert checkpoint.latest_step(workdir) == 7  # the step finished, then saved on the signal
     steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
-    assert len(steps) >= 2 and steps[-1] == step, steps  # periodic ones by the clock before it
+    assert 4 in steps and steps[-1] == 7, steps  # 4: due by the clock after the 0.6 s pause
 
     # Rerunning resumes (from a differently initialised model: the checkpoint wins) and ends
     # where an uninterrupted run ends: same data order and random stream.
     resumed = train(OneLayer(rngs=nnx.Rngs(7)), batches, CONFIG, workdir=workdir, progress=False)
     assert resumed.resumed_seconds > 0
-    whole = train(
-        OneLayer(rngs=nnx.Rngs(0)), batches, CONFIG, workdir=tmp_path / "whole", progress=False
-    )
     assert int(resumed.state.step) == int(whole.state.step) == CONFIG.num_steps
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6),
@@ -240,6 +252,18 @@ BAD_INPUTS = [
         "holds 4 trajectories, 9 requested",
     ),
     (
+        "batch larger than the data",
+        "burgers train --preset tiny --data {tmp}/data --run {tmp}/run --num-train 2",
+        "valid",
+        "batch size 4 exceeds the 2 training trajectories",
+    ),
+    (
+        "missing export source",
+        "burgers export {tmp}/none.h5 {tmp}/out.nc",
+        None,
+        "none.h5 not found: expected an HDF5 data file",
+    ),
+    (
         "run locked",
         "burgers train --preset tiny --data {tmp}/data --run {tmp}/run",
         "locked",
@@ -339,6 +363,36 @@ def test_a_bad_input_is_one_line_and_status_2_and_leaves_nothing(
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_non_finite_predictions_are_one_line_and_not_written(tmp_path, capsys, monkeypatch):
+    from systems.burgers import presets
+    from wdno import experiment
+
+    _data_file(tmp_path / "data" / "test.h5")
+    run = tmp_path / "run"
+    rundir.write_run(
+        run,
+        system="burgers",
+        preset=presets.RUN_PRESETS["tiny"],
+        data_dir=tmp_path / "data",
+        num_train=4,
+    )
+    (run / "wdno").mkdir()
+    (run / "wdno" / "simulator.json").write_text("{}")
+
+    class Diverged:  # a simulator whose sampling blew up in sample 2
+        def predict(self, initial_state, control, **options):
+            state = np.zeros((len(initial_state), 81, 120, 1), np.float32)
+            state[2, 5] = np.nan
+            return state
+
+    monkeypatch.setattr(experiment.simulators, "load", lambda *a, **k: Diverged())
+    assert cli.main(["burgers", "simulate", "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wdno: error: simulate: model 'wdno' of") and err.count("\n") == 1
+    assert "produced NaN/inf in samples [2]; nothing written" in err
+    assert sorted(p.name for p in run.iterdir()) == ["run.json", "wdno"]
+
+
 def test_interruption_and_internal_errors_through_the_command(tmp_path, capsys, monkeypatch):
     from wdno import experiment
 
@@ -365,6 +419,9 @@ def test_interruption_and_internal_errors_through_the_command(tmp_path, capsys, 
     monkeypatch.setattr(experiment, "train", raising(KeyboardInterrupt()))
     assert cli.main(argv) == 130
     assert capsys.readouterr().err.startswith("wdno: interrupted (SIGINT)")
+    monkeypatch.setattr(experiment, "train", raising(cli._Terminated()))  # SIGTERM before a job
+    assert cli.main(argv) == 143
+    assert capsys.readouterr().err.startswith("wdno: interrupted (SIGTERM)")
     # Internal errors keep their traceback: a bug's exception, a ValueError from inside numpy.
     monkeypatch.setattr(experiment, "train", raising(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):

@@ -83,6 +83,11 @@ def train(
     models = check_models(models)
     run_dir = pathlib.Path(run_dir)
     data = task.read_split(data_dir, "train", preset.num_train)  # checked before any write
+    if preset.batch_size > len(data):
+        raise ValueError(
+            f"batch size {preset.batch_size} exceeds the {len(data)} training trajectories of "
+            f"{data_dir}; use a batch size <= {len(data)} (--batch-size) or more data"
+        )
     main = parallel.is_main_process()  # one writer of the run's files
     with rundir.lock(run_dir, enabled=main):
         return _train(task, run_dir, preset, data_dir, data, models, main, progress)
@@ -170,9 +175,12 @@ def _simulate(task, run_dir, preset, models, data, progress) -> pathlib.Path:
             progress=progress,
         )
         seconds[name] = time.perf_counter() - start
-        if not np.all(np.isfinite(state)):
+        finite = np.isfinite(state.reshape(len(state), -1)).all(axis=1)
+        if not finite.all():
             raise FloatingPointError(
-                f"{name}: the simulated trajectories hold non-finite values; nothing written"
+                f"simulate: model {name!r} of {run_dir} produced NaN/inf in samples "
+                f"{np.flatnonzero(~finite)[:10].tolist()}; nothing written (check its training "
+                f"log {run_dir / name / 'log.csv'} for divergence)"
             )
         for index, field in enumerate(task.state_fields):
             variables[f"{field.name}_{name}"] = (state_dims, state[..., index])

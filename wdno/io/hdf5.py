@@ -27,7 +27,8 @@ API:
         ``reader.attrs``; context manager. Arrays are read lazily, slice by slice; every read is
         checked for NaN/inf. ``expect={"u": (81, 120)}`` checks per-sample shapes at open time.
 
-Bad files raise :class:`DataFileError` naming the file, the key, and what was expected.
+Bad files raise :class:`DataFileError` naming the file, the key, and what was expected (a missing
+file: ``FileNotFoundError``).
 """
 
 from __future__ import annotations
@@ -215,6 +216,8 @@ class Reader:
     ):
         self.path = pathlib.Path(path)
         self._field_dims = list(field_dims) if field_dims else None
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path} not found: expected an HDF5 data file")
         try:
             self._file = h5py.File(self.path, "r")
         except (OSError, FileNotFoundError) as error:

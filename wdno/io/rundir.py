@@ -101,7 +101,7 @@ def lock(run_dir, *, enabled: bool = True):
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with locks.hold(run_dir / LOCK_FILE, what=f"run {run_dir}"):
+        with locks.hold(run_dir / LOCK_FILE, what=f"run directory {run_dir}"):
             yield
     finally:
         if created:
