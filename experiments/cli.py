@@ -121,7 +121,21 @@ def _terminate(number, frame):
     raise _Terminated
 
 
+def _start_distributed(argv: list[str] | None) -> None:
+    """Multi-process JAX must start before anything else touches JAX (docs/scaling.md)."""
+    words = sys.argv[1:] if argv is None else argv
+    if "--distributed" in words or os.environ.get("WDNO_DISTRIBUTED", "").lower() in (
+        "1",
+        "true",
+        "yes",
+    ):
+        from wdno.training import parallel
+
+        parallel.initialize_distributed(True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _start_distributed(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

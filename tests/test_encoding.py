@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import pywt
 
-from wdno.transforms import encoding
+from wdno.transforms import encoding, normalization
 
 # PyWavelets warns when a level exceeds pywt.dwt_max_level (small grids); we do not.
 pytestmark = pytest.mark.filterwarnings("ignore:Level value of:UserWarning")
@@ -307,25 +307,25 @@ def test_fit_channel_scales_is_max_abs_per_channel(burgers):
     batches[1][..., 3] *= 50.0  # the maximum of channel 3 lives in the second batch
     for batch in batches:
         batch[..., 5] = 0.0  # an all-zero channel gets the floor
-    scale = encoding.fit_channel_scales(layout, (jnp.asarray(b) for b in batches))
+    scale = normalization.fit_channel_scales(layout, (jnp.asarray(b) for b in batches))
     expected = np.abs(np.concatenate(batches)).max(axis=(0, 1, 2))
-    expected[5] = encoding.SCALE_FLOOR
+    expected[5] = normalization.SCALE_FLOOR
     assert scale.shape == (10,) and scale.dtype == np.float32
     np.testing.assert_allclose(scale, expected, rtol=1e-6)
     # Headroom multiplies the maximum; the original's rule int(max) + 1 applies after it.
-    headroom = encoding.fit_channel_scales(layout, batches, headroom=1.25)
+    headroom = normalization.fit_channel_scales(layout, batches, headroom=1.25)
     np.testing.assert_allclose(headroom[:5], 1.25 * expected[:5], rtol=1e-6)
-    rounded = encoding.fit_channel_scales(layout, batches, round_up=True)
+    rounded = normalization.fit_channel_scales(layout, batches, round_up=True)
     np.testing.assert_array_equal(rounded, np.floor(expected) + 1.0)
     assert rounded[5] == 1.0  # an all-zero channel: int(0) + 1
     with pytest.raises(ValueError, match="headroom"):
-        encoding.fit_channel_scales(layout, batches, headroom=0.5)
+        normalization.fit_channel_scales(layout, batches, headroom=0.5)
 
 
 def test_normalizer_inverse_and_save_load(burgers, tmp_path):
     layout, _, _, encoded = burgers
-    scale = encoding.fit_channel_scales(layout, [jnp.asarray(encoded)])
-    normalizer = encoding.Normalizer(scale=scale)
+    scale = normalization.fit_channel_scales(layout, [jnp.asarray(encoded)])
+    normalizer = normalization.Normalizer(scale=scale)
     normalized = normalizer.normalize(jnp.asarray(encoded))
     assert float(jnp.max(jnp.abs(normalized))) <= 1.0 + 1e-6  # training data lie in [-1, 1]
     np.testing.assert_allclose(normalized, encoded / scale.astype(np.float64), rtol=1e-6, atol=1e-7)
@@ -333,7 +333,7 @@ def test_normalizer_inverse_and_save_load(burgers, tmp_path):
 
     path = tmp_path / "normalizer.json"
     normalizer.save(path)
-    loaded = encoding.Normalizer.load(path)
+    loaded = normalization.Normalizer.load(path)
     assert loaded.scale.dtype == np.float32
     np.testing.assert_array_equal(loaded.scale, normalizer.scale)
 

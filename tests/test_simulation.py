@@ -21,7 +21,7 @@ from flax import nnx
 from wdno import diffusion
 from wdno.simulators import sampling as simulation
 from wdno.training import batches
-from wdno.transforms import encoding
+from wdno.transforms import encoding, normalization
 
 # A Burgers-like trajectory, shrunk: 9 state levels and 8 control frames on 16 points.
 STATE_SHAPE, CONTROL_SHAPE = (9, 16, 1), (8, 16, 1)
@@ -70,7 +70,7 @@ def _setup(config):
     layout = encoding.make_layout(config, STATE_SHAPE, CONTROL_SHAPE)
     state, control = _trajectories(32, seed=1)
     encoded = encode(layout, jnp.asarray(state), jnp.asarray(control))
-    normalizer = encoding.Normalizer(encoding.fit_channel_scales(layout, [encoded]))
+    normalizer = normalization.Normalizer(normalization.fit_channel_scales(layout, [encoded]))
     return OneConv(layout.num_channels, rngs=nnx.Rngs(0)), layout, normalizer
 
 
@@ -164,7 +164,7 @@ def test_exact_denoiser_recovers_the_true_trajectory(config, method):
     control = np.broadcast_to(control, (num, *CONTROL_SHAPE)).astype(np.float32)
     layout = encoding.make_layout(config, STATE_SHAPE, CONTROL_SHAPE)
     encoded = encode(layout, jnp.asarray(state), jnp.asarray(control))
-    normalizer = encoding.Normalizer(encoding.fit_channel_scales(layout, [encoded]))
+    normalizer = normalization.Normalizer(normalization.fit_channel_scales(layout, [encoded]))
     x0 = normalizer.normalize(encoded)
     assert float(jnp.abs(x0).max()) <= 1.0 + 1e-6
 

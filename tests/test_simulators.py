@@ -18,7 +18,7 @@ from wdno.nets.fno import FNO, FNOConfig, fno_loss
 from wdno.nets.unet import UNet, UNetConfig
 from wdno.preset import RunPreset
 from wdno.simulators import fno as fno_simulator
-from wdno.transforms import encoding
+from wdno.transforms import encoding, normalization
 
 T, X = 5, 8
 
@@ -66,7 +66,7 @@ def test_fno_predict_normalises_inputs_and_denormalises_outputs(data):
     )
     scale = fno_simulator.field_scales(state, control)
     simulator = fno_simulator.FNOSimulator(
-        model=_ControlEcho(), layout=layout, normalizer=encoding.Normalizer(scale), step=0
+        model=_ControlEcho(), layout=layout, normalizer=normalization.Normalizer(scale), step=0
     )
     predicted = simulator.predict(state[:, 0], control, batch_size=4, progress=False)
     # Output = (control / scale_f) * scale_state per field, the control's last frame repeated,

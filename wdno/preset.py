@@ -46,7 +46,7 @@ class RunPreset:
         fno: the FNO baseline; ``in_channels`` and ``out_channels`` are set from the data.
         encoding: WDNO's transform (the physical-space DDPM uses the same with ``identity``).
         scale_headroom, scale_round_up: how channel scales are made from the training maximum
-            (:func:`wdno.transforms.encoding.scales_from_max`).
+            (:func:`wdno.transforms.normalization.scales_from_max`).
         steps, batch_size, learning_rate, lr_schedule, warmup_steps, cosine_period: training,
             shared by every model of the run.
         prediction, loss_weighting: the denoiser's target (eps, x0, v) and the loss weighting over

@@ -23,7 +23,7 @@ from wdno.io import configs
 from wdno.nets.unet import UNet
 from wdno.simulators import base, sampling
 from wdno.training import batches
-from wdno.transforms import encoding
+from wdno.transforms import encoding, normalization
 
 __all__ = ["DiffusionSimulator"]
 
@@ -45,7 +45,7 @@ class DiffusionSimulator:
 
     model: UNet
     layout: encoding.TrajectoryLayout
-    normalizer: encoding.Normalizer
+    normalizer: normalization.Normalizer
     schedule: diffusion.Schedule
     step: int
     prediction: str = "eps"
@@ -89,8 +89,8 @@ class DiffusionSimulator:
         )
         start = time.perf_counter()
         encoded = encoding.encode_dataset(layout, state, control)
-        normalizer = encoding.Normalizer(
-            encoding.fit_channel_scales(
+        normalizer = normalization.Normalizer(
+            normalization.fit_channel_scales(
                 layout, encoded, headroom=preset.scale_headroom, round_up=preset.scale_round_up
             )
         )
@@ -153,7 +153,7 @@ class DiffusionSimulator:
         return cls(
             model=model,
             layout=layout,
-            normalizer=encoding.Normalizer.load(workdir / base.NORMALIZER_FILE),
+            normalizer=normalization.Normalizer.load(workdir / base.NORMALIZER_FILE),
             schedule=schedule,
             step=restored.step,
             prediction=train_config.get("prediction", "eps"),

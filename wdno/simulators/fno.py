@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from wdno.nets import fno
 from wdno.simulators import base
 from wdno.training import batches
-from wdno.transforms import encoding
+from wdno.transforms import encoding, normalization
 
 __all__ = ["FNOSimulator", "fno_inputs", "field_scales", "time_loss_mask"]
 
@@ -37,10 +37,10 @@ def fno_inputs(layout: encoding.TrajectoryLayout, initial_state, control) -> jax
 
 def field_scales(state: np.ndarray, control: np.ndarray | None) -> np.ndarray:
     """Max |value| per state field, then per control field: the FNO's normalisation."""
-    scales = [encoding.channel_max_abs(state)]
+    scales = [normalization.channel_max_abs(state)]
     if control is not None:
-        scales.append(encoding.channel_max_abs(control))
-    return encoding.scales_from_max(np.concatenate(scales))
+        scales.append(normalization.channel_max_abs(control))
+    return normalization.scales_from_max(np.concatenate(scales))
 
 
 def time_loss_mask(num_times: int, num_spatial_axes: int) -> np.ndarray:
@@ -62,7 +62,7 @@ class FNOSimulator:
 
     model: fno.FNO
     layout: encoding.TrajectoryLayout
-    normalizer: encoding.Normalizer
+    normalizer: normalization.Normalizer
     step: int
 
     @classmethod
@@ -88,7 +88,7 @@ class FNOSimulator:
             None if control is None else control.shape[1:],
         )
         start = time.perf_counter()
-        normalizer = encoding.Normalizer(field_scales(state, control))
+        normalizer = normalization.Normalizer(field_scales(state, control))
         scale = normalizer.scale
         inputs = np.asarray(fno_inputs(layout, state[:, 0], control)) / scale
         targets = state / scale[: layout.num_state_fields]
@@ -139,7 +139,7 @@ class FNOSimulator:
         return cls(
             model=model,
             layout=layout,
-            normalizer=encoding.Normalizer.load(workdir / base.NORMALIZER_FILE),
+            normalizer=normalization.Normalizer.load(workdir / base.NORMALIZER_FILE),
             step=restored.step,
         )
 

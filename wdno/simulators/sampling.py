@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from wdno import diffusion
 from wdno.simulators import base
 from wdno.training import batches
-from wdno.transforms import encoding
+from wdno.transforms import encoding, normalization
 
 __all__ = ["SamplerConfig", "Simulation", "simulate"]
 
@@ -96,7 +96,7 @@ def _sample_batch(
     (more batches, another test set, another notebook cell) reuse one compilation.
     """
     batch_size = initial_state.shape[0]
-    normalizer = encoding.Normalizer(scale)
+    normalizer = normalization.Normalizer(scale)
     known_mask = jnp.asarray(layout.known_mask(initial_state=True, control=True))
     shape = (batch_size, *layout.shape)
     clip_range = (-1.0, 1.0) if clip else None
@@ -117,7 +117,7 @@ def _sample_batch(
 def simulate(
     model,
     layout: encoding.TrajectoryLayout,
-    normalizer: encoding.Normalizer,
+    normalizer: normalization.Normalizer,
     schedule: diffusion.Schedule,
     initial_state,
     control=None,

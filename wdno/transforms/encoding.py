@@ -22,9 +22,7 @@ encoding turns it into one channels-last array a U-Net can denoise, and back:
    ``pad_multiple`` (the U-Net halves its input ``len(dim_mults) - 1`` times). Padded entries are
    known zeros.
 5. **Normalisation.** Each channel is divided by a scale computed from the training set
-   (:func:`fit_channel_scales`: the maximum absolute value, so training data lie in [-1, 1], which
-   the sampler's clipping of the predicted clean sample relies on, spec pitfall 7). Scales are data,
-   stored with the model, never hard-coded.
+   (:mod:`wdno.transforms.normalization`).
 
 Channel order of the encoded array: ``[state bands | control bands | initial-state bands]``; use
 :meth:`TrajectoryLayout.channel_names` to see it for a given configuration.
@@ -33,20 +31,16 @@ Channel order of the encoded array: ``[state bands | control bands | initial-sta
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import pathlib
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wdno.io import atomic
 from wdno.transforms import wavelets
 
 TRANSFORMS = ("wavelet", "identity")
-SCALE_FLOOR = 1e-6  # smallest normalisation scale: an all-zero channel stays finite
 DATASET_BATCH = 256  # trajectories per call when a whole data set is encoded or reduced
 
 
@@ -371,69 +365,3 @@ def encode_dataset(
         c = None if control is None else control[start : start + batch_size]
         parts.append(np.asarray(encode_batch(layout, state[start : start + batch_size], c)))
     return np.concatenate(parts)
-
-
-def channel_max_abs(values, *, batch_size: int = DATASET_BATCH) -> np.ndarray:
-    """Max |value| per channel (last axis) of a ``(N, ..., C)`` array or an iterable of batches."""
-    if isinstance(values, np.ndarray | jax.Array):
-        array = values
-        values = (array[i : i + batch_size] for i in range(0, len(array), batch_size))
-    result = None
-    for batch in values:
-        batch = jnp.asarray(batch)
-        found = np.asarray(jnp.max(jnp.abs(batch), axis=tuple(range(batch.ndim - 1))))
-        result = found if result is None else np.maximum(result, found)
-    if result is None:
-        raise ValueError("channel_max_abs: no data")
-    return result.astype(np.float64)
-
-
-def scales_from_max(max_abs, *, headroom: float = 1.0, round_up: bool = False) -> np.ndarray:
-    """Normalisation scales from per-channel max |value| of the training set (spec §3.5).
-
-    Args:
-        max_abs: ``(C,)`` max |value| per channel.
-        headroom: factor >= 1 on the maximum, so test data above the training maximum are not
-            clipped at every sampling step (1: the exact maximum).
-        round_up: the original's rule, ``int(max) + 1``: every scale an integer >= 1, so small
-            detail bands are not stretched to [-1, 1]; applied after ``headroom``.
-    """
-    if headroom < 1.0:
-        raise ValueError(f"scale headroom: expected >= 1, got {headroom}")
-    scale = np.asarray(max_abs, np.float64) * headroom
-    if round_up:
-        scale = np.floor(scale) + 1.0
-    return np.maximum(scale, SCALE_FLOOR).astype(np.float32)
-
-
-def fit_channel_scales(
-    layout: TrajectoryLayout, encoded_batches, *, headroom: float = 1.0, round_up: bool = False
-) -> np.ndarray:
-    """Per-channel normalisation scales of encoded training data (:func:`scales_from_max`)."""
-    max_abs = channel_max_abs(encoded_batches)
-    if max_abs.shape != (layout.num_channels,):
-        raise ValueError(
-            f"fit_channel_scales: {max_abs.shape[0]} channels, layout has {layout.num_channels}"
-        )
-    return scales_from_max(max_abs, headroom=headroom, round_up=round_up)
-
-
-@dataclasses.dataclass(frozen=True)
-class Normalizer:
-    """Per-channel scaling of the encoded tensor, fitted on the training set (spec Sec. 3.5)."""
-
-    scale: np.ndarray  # (C,)
-
-    def normalize(self, encoded: jax.Array) -> jax.Array:
-        return encoded / jnp.asarray(self.scale, encoded.dtype)
-
-    def denormalize(self, normalized: jax.Array) -> jax.Array:
-        return normalized * jnp.asarray(self.scale, normalized.dtype)
-
-    def save(self, path: str | pathlib.Path) -> None:
-        atomic.write_json(path, {"scale": [float(s) for s in self.scale]})
-
-    @classmethod
-    def load(cls, path: str | pathlib.Path) -> Normalizer:
-        data = json.loads(pathlib.Path(path).read_text())
-        return cls(scale=np.asarray(data["scale"], dtype=np.float32))
