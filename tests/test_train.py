@@ -20,6 +20,7 @@ from wdno.diffusion import Guidance, ddim_sample, diffusion_loss, make_schedule
 from wdno.training import (
     TrainConfig,
     TrainState,
+    ema_decay_schedule,
     learning_rate_schedule,
     make_optimizer,
     make_train_step,
@@ -27,7 +28,6 @@ from wdno.training import (
     sample_model,
     train,
 )
-from wdno.training.loop import ema_decay_schedule
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 

@@ -1,19 +1,22 @@
-"""Training: the optax loop with EMA and checkpoints (``loop``), resumable minibatches
-(``batches``), data parallelism over devices and processes (``parallel``)."""
+"""Training: the configuration (``config``), the optax loop with EMA and checkpoints (``loop``),
+resumable minibatches (``batches``), data parallelism over devices and processes (``parallel``)
+and compiled sampling of an NNX denoiser (``sampling``)."""
 
-from wdno.training.loop import (
-    NonFiniteLossError,
+from wdno.training.config import (
     TrainConfig,
-    TrainingInterrupted,
-    TrainResult,
-    TrainState,
     ema_decay_schedule,
     learning_rate_schedule,
     make_optimizer,
+)
+from wdno.training.loop import (
+    NonFiniteLossError,
+    TrainingInterrupted,
+    TrainResult,
+    TrainState,
     make_train_step,
-    sample_model,
     train,
 )
+from wdno.training.sampling import sample_model
 
 __all__ = [
     "NonFiniteLossError",
