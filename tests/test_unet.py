@@ -138,3 +138,147 @@ def test_attention_matches_numpy(linear):
         out = layer_norm(out, np.asarray(block.out_norm.norm.scale[...]))
     expected = x + out.reshape(2, 3, 4, 6)
     np.testing.assert_allclose(block(jnp.asarray(x, jnp.float32)), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_matches_nnx_conv_parameters_and_output():
+    # Same parameter names, shapes and initial values as nnx.Conv for the same key, and the same
+    # output (a 1x1 kernel goes through `pointwise`, a 3x3 one through lax.conv).
+    from wdno.nets.unet import Conv
+
+    x = jax.random.normal(jax.random.key(0), (2, 6, 5, 4))
+    for kernel_size in (1, 3):
+        ours = Conv(4, 7, kernel_size, 2, rngs=nnx.Rngs(3))
+        reference = nnx.Conv(4, 7, (kernel_size, kernel_size), padding="SAME", rngs=nnx.Rngs(3))
+        ours_state, reference_state = nnx.state(ours, nnx.Param), nnx.state(reference, nnx.Param)
+        assert jax.tree.structure(ours_state) == jax.tree.structure(reference_state)
+        for a, b in zip(jax.tree.leaves(ours_state), jax.tree.leaves(reference_state), strict=True):
+            np.testing.assert_array_equal(a, b)
+        reference.bias[...] = ours.bias[...] = jnp.arange(7.0)
+        np.testing.assert_allclose(ours(x), reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_gradient_matches_einsum():
+    from wdno.nets.unet import pointwise
+
+    key_x, key_k, key_w = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(key_x, (3, 5, 4, 6))
+    # (6, 2): the kernel gradient transposes the cotangent; (6, 9): the input (the narrower one).
+    for c_in, c_out in ((6, 2), (6, 9)):
+        kernel = jax.random.normal(key_k, (c_in, c_out))
+        probe = jax.random.normal(key_w, (3, 5, 4, c_out))
+
+        def loss(x, kernel, product, probe=probe):
+            return jnp.sum(jnp.tanh(product(x, kernel)) * probe)
+
+        ours = jax.grad(loss, (0, 1))(x, kernel, pointwise)
+        reference = jax.grad(loss, (0, 1))(x, kernel, jnp.matmul)
+        for a, b in zip(ours, reference, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "downsample_axes", [(True,), (True, True), (False, True, True), (True, True, True)]
+)
+def test_subpixel_upsample_matches_repeat_then_conv(downsample_axes):
+    # Upsample computes nearest-x2-then-3x3-conv on the coarse grid; compare with the direct
+    # formulation (the original's nn.Upsample + Conv2d), values and gradients.
+    from wdno.nets.unet import Upsample, convolve, upsample_convolve
+
+    n = len(downsample_axes)
+    config = UNetConfig.tiny(1, n, downsample_axes=downsample_axes)
+    axes = Upsample(5, 3, config, rngs=nnx.Rngs(0)).axes
+    x = jax.random.normal(jax.random.key(1), (2, *(3, 4, 5)[:n], 5))
+    kernel = jax.random.normal(jax.random.key(2), (3,) * n + (5, 3))
+
+    def direct(x, kernel):
+        for axis in axes:
+            x = jnp.repeat(x, 2, axis=axis + 1)
+        return convolve(x, kernel)
+
+    def subpixel(x, kernel):
+        return upsample_convolve(x, kernel, axes)
+
+    np.testing.assert_allclose(subpixel(x, kernel), direct(x, kernel), rtol=1e-5, atol=1e-5)
+    probe = jax.random.normal(jax.random.key(3), direct(x, kernel).shape)
+    grads = [
+        jax.grad(lambda x, k, f=f: jnp.sum(f(x, k) * probe), (0, 1))(x, kernel)
+        for f in (subpixel, direct)
+    ]
+    for a, b in zip(*grads, strict=True):  # sums of up to 27 products: round-off of the largest
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_attention_gradient_matches_head_reshape_formulation(linear):
+    # The per-head products of Attention against the original formulation on a
+    # (B, N, 3, heads, d) array, gradients included.
+    config = UNetConfig.tiny(1, attention_heads=3, attention_head_dim=4)
+    block = Attention(6, config, linear=linear, rngs=nnx.Rngs(2))
+    x = jax.random.normal(jax.random.key(0), (2, 4, 4, 6))
+    graphdef, params = nnx.split(block)
+
+    def reference(params, x):
+        block = nnx.merge(graphdef, params)
+        qkv = block.qkv(block.prenorm(x)).reshape(2, -1, 3, 3, 4)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if linear:
+            q, k = jax.nn.softmax(q, axis=-1) * 0.5, jax.nn.softmax(k, axis=1)
+            h = jnp.einsum("bhde,bnhd->bnhe", jnp.einsum("bnhd,bnhe->bhde", k, v), q)
+        else:
+            h = jax.nn.dot_product_attention(q, k, v)
+        h = block.out(h.reshape(2, 4, 4, 12))
+        return x + (block.out_norm(h) if linear else h)
+
+    def ours(params, x):
+        return nnx.merge(graphdef, params)(x)
+
+    np.testing.assert_allclose(ours(params, x), reference(params, x), rtol=1e-5, atol=1e-5)
+    probe = jax.random.normal(jax.random.key(1), x.shape)
+    grads = [
+        jax.grad(lambda p, x, f=f: jnp.sum(f(p, x) * probe), (0, 1))(params, x)
+        for f in (ours, reference)
+    ]
+    for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape, groups", [((2, 5, 6, 8), 4), ((3, 7, 16), 1), ((2, 3, 4, 5, 6), 3)]
+)
+def test_norm_film_silu_matches_group_norm_formula(shape, groups):
+    # silu(GroupNorm(x) (1 + scale) + shift) against the textbook two-pass GroupNorm, values and
+    # the hand-written gradient of all five inputs; and nnx.GroupNorm's values.
+    from wdno.nets.unet import norm_film_silu
+
+    channels = shape[-1]
+    keys = jax.random.split(jax.random.key(0), 6)
+    x = 2.0 * jax.random.normal(keys[0], shape) + 0.5
+    gain, bias = jax.random.normal(keys[1], (channels,)), jax.random.normal(keys[2], (channels,))
+    scale = 0.3 * jax.random.normal(keys[3], (shape[0], channels))
+    shift = jax.random.normal(keys[4], (shape[0], channels))
+    probe = jax.random.normal(keys[5], shape)
+    expand = (slice(None),) + (None,) * (len(shape) - 2) + (slice(None),)
+
+    def reference(x, gain, bias, scale, shift):
+        grouped = x.reshape(shape[0], -1, groups, channels // groups)
+        mean = grouped.mean(axis=(1, 3), keepdims=True)
+        variance = jnp.square(grouped - mean).mean(axis=(1, 3), keepdims=True)
+        normalized = ((grouped - mean) / jnp.sqrt(variance + 1e-5)).reshape(shape)
+        return jax.nn.silu((normalized * gain + bias) * (1 + scale[expand]) + shift[expand])
+
+    def ours(x, gain, bias, scale, shift):
+        return norm_film_silu(x, gain, bias, scale, shift, groups, 1e-5)
+
+    arguments = (x, gain, bias, scale, shift)
+    np.testing.assert_allclose(ours(*arguments), reference(*arguments), rtol=1e-5, atol=1e-5)
+    norm = nnx.GroupNorm(channels, num_groups=groups, epsilon=1e-5, rngs=nnx.Rngs(0))
+    zeros = jnp.zeros((shape[0], channels))
+    np.testing.assert_allclose(
+        ours(x, norm.scale[...], norm.bias[...], zeros, zeros), jax.nn.silu(norm(x)), atol=1e-5
+    )
+    grads = [
+        jax.grad(lambda *a, f=f: jnp.sum(f(*a) * probe), argnums=(0, 1, 2, 3, 4))(*arguments)
+        for f in (ours, reference)
+    ]
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))

@@ -6,3 +6,7 @@ to the method as arrays and plain callables; ``wdno`` never imports them.
 """
 
 __version__ = "0.1.0"
+
+from wdno import _xla_cpu
+
+_xla_cpu.set_defaults()  # before JAX creates its CPU backend; see wdno/_xla_cpu.py

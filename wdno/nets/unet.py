@@ -19,11 +19,19 @@ Architecture (lucidrains' denoising-diffusion style, spec §5.1)::
 GroupNorm -> SiLU, plus a 1x1 residual projection. The network is fully convolutional (attention
 acts on any number of positions), so one parameter set runs at several input sizes; only the
 downsampled axes must be divisible by ``2 ** (len(dim_mults) - 1)``.
+
+Written for XLA:CPU's training step (issue 10; ``benchmarks/unet.py`` times it beside PyTorch),
+the same network computed differently: 1x1 convolutions and attention projections are `pointwise`
+matrix products with a hand-written gradient, attention runs one head at a time on
+``(B, N, head_dim)`` arrays, and `Upsample` is a sub-pixel convolution on the coarse grid. The
+parameters (names, shapes, initial values) are those of the plain formulation, which
+``tests/test_unet.py`` checks these against, gradients included.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -161,14 +169,47 @@ def sinusoidal_embedding(t: jax.Array, dim: int, theta: float = 10000.0) -> jax.
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
+@jax.custom_vjp
+def pointwise(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x @ kernel`` over the last axis: ``(..., C_in) x (C_in, C_out) -> (..., C_out)``.
+
+    A 1x1 convolution, or a linear layer on every position. Its gradient is written out so that
+    XLA:CPU computes ``dkernel = x^T dy`` well: XLA:CPU first transposes one operand of such a
+    product (summing over the positions, the leading axis of both); without help it picks the
+    cotangent ``dy`` and fuses the element-wise code that produced ``dy`` into that transposed
+    copy, which then runs at a few hundred MB/s. Here the operands are materialised first
+    (`jax.lax.optimization_barrier`) and the narrower of the two is the one transposed.
+    Reverse-mode only (``jax.grad``/``vjp``, as in training and guidance).
+    """
+    return jnp.dot(x, kernel)
+
+
+def _pointwise_fwd(x, kernel):
+    return jnp.dot(x, kernel), (x, kernel)
+
+
+def _pointwise_bwd(residuals, dy):
+    x, kernel = residuals
+    dx = jnp.dot(dy, kernel.T)
+    rows = jax.lax.optimization_barrier((x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])))
+    over_rows = (((0,), (0,)), ((), ()))
+    if kernel.shape[0] <= kernel.shape[1]:
+        dkernel = jax.lax.dot_general(rows[0], rows[1], over_rows)
+    else:
+        dkernel = jax.lax.dot_general(rows[1], rows[0], over_rows).T
+    return dx, dkernel.astype(kernel.dtype)
+
+
+pointwise.defvjp(_pointwise_fwd, _pointwise_bwd)
+
+
 class Conv(nnx.Module):
     """Stride-1 ``SAME`` convolution over the spatial axes of channels-last ``(B, *spatial, C)``.
 
     Parameters, names, shapes and initialisation as ``nnx.Conv`` (``kernel`` of shape
     ``(k,) * n + (C_in, C_out)``, LeCun-normal; ``bias`` zeros), so checkpoints and seeds carry
-    over. A 1x1 kernel is applied as a matrix product over the channel axis: on XLA:CPU a 1x1
-    ``conv_general_dilated`` takes its filter gradient through transposed copies and a slow
-    convolution (about 20x slower than the equivalent ``dot``).
+    over. A 1x1 kernel is applied as a `pointwise` product over the channel axis (on XLA:CPU a 1x1
+    ``conv_general_dilated`` takes its kernel gradient through a slow convolution).
     """
 
     def __init__(self, c_in, c_out, kernel_size, n, *, use_bias=True, rngs: nnx.Rngs):
@@ -176,31 +217,113 @@ class Conv(nnx.Module):
         self.kernel = nnx.Param(nnx.initializers.lecun_normal()(rngs.params(), shape))
         self.bias = nnx.Param(jnp.zeros((c_out,))) if use_bias else None
         if use_bias:
-            rngs.params()  # nnx.Conv draws a key for its bias too: keep the same stream
+            rngs.params()  # nnx.Conv draws a key for its bias too: keep the same key stream
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.kernel[...]
-        if all(k == 1 for k in kernel.shape[:-2]):
-            y = jnp.dot(x, kernel.reshape(kernel.shape[-2:]))
-        else:
-            n = kernel.ndim - 2
-            spatial = "".join("DHW"[3 - n :])
-            y = jax.lax.conv_general_dilated(
-                x,
-                kernel,
-                (1,) * n,
-                "SAME",
-                dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"),
-            )
+        y = convolve(x, self.kernel[...])
         return y if self.bias is None else y + self.bias[...]
+
+
+def convolve(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Stride-1 ``SAME`` convolution of ``(B, *spatial, C_in)`` with ``(k,) * n + (C_in, C_out)``
+    (a 1x1 kernel as a `pointwise` product)."""
+    if all(k == 1 for k in kernel.shape[:-2]):
+        return pointwise(x, kernel.reshape(kernel.shape[-2:]))
+    spatial = "DHW"[5 - kernel.ndim :]
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        (1,) * (kernel.ndim - 2),
+        "SAME",
+        dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"),
+    )
 
 
 def _conv(c_in, c_out, kernel, n, *, rngs, use_bias=True):
     return Conv(c_in, c_out, kernel, n, use_bias=use_bias, rngs=rngs)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def norm_film_silu(x, gain, bias, scale, shift, num_groups: int, epsilon: float):
+    """``silu(GroupNorm(x) (1 + scale) + shift)`` in two passes over ``x`` each way.
+
+    ``x`` is ``(B, *spatial, C)``; ``gain``, ``bias`` ``(C,)`` are the GroupNorm affine parameters;
+    ``scale``, ``shift`` ``(B, C)`` the FiLM modulation. GroupNorm as ``nnx.GroupNorm`` (biased
+    variance ``E[x^2] - E[x]^2``). Everything after the statistics is one affine map per sample
+    and channel, ``a = x A + B``, and the gradient is written out so that the backward pass reads
+    ``x`` and the cotangent twice (the per-channel sums, then ``dx``), where autodiff of the
+    composition makes XLA:CPU pass over the data about three times as often.
+    """
+    return _norm_film_silu_fwd(x, gain, bias, scale, shift, num_groups, epsilon)[0]
+
+
+def _per_channel(values, channels):
+    """``(B, G)`` group values -> ``(B, C)``, every group's value repeated over its channels."""
+    return jnp.repeat(values, channels // values.shape[1], axis=1)
+
+
+def _norm_film_silu_fwd(x, gain, bias, scale, shift, num_groups, epsilon):
+    batch, channels = x.shape[0], x.shape[-1]
+    grouped = x.reshape(batch, -1, num_groups, channels // num_groups)
+    mean = jnp.mean(grouped, axis=(1, 3))
+    variance = jnp.maximum(jnp.mean(jnp.square(grouped), axis=(1, 3)) - jnp.square(mean), 0.0)
+    mean = _per_channel(mean, channels)
+    inverse_std = _per_channel(jax.lax.rsqrt(variance + epsilon), channels)
+    gain_film = gain * (1.0 + scale)  # (B, C)
+    a_scale = inverse_std * gain_film
+    a_shift = bias * (1.0 + scale) + shift - mean * a_scale
+    expand = (slice(None),) + (None,) * (x.ndim - 2) + (slice(None),)
+    y = jax.nn.silu(x * a_scale[expand] + a_shift[expand])
+    return y, (x, gain, bias, scale, mean, inverse_std, a_scale, a_shift)
+
+
+def _norm_film_silu_bwd(num_groups, epsilon, residuals, dy):
+    x, gain, bias, scale, mean, inverse_std, a_scale, a_shift = residuals
+    batch, channels = x.shape[0], x.shape[-1]
+    expand = (slice(None),) + (None,) * (x.ndim - 2) + (slice(None),)
+    spatial_axes = tuple(range(1, x.ndim - 1))
+    count = math.prod(x.shape[1:-1]) * (channels // num_groups)
+
+    def d_pre_activation():  # recomputed in both passes instead of stored
+        a = x * a_scale[expand] + a_shift[expand]
+        sigmoid = jax.nn.sigmoid(a)
+        return dy * sigmoid * (1.0 + a * (1.0 - sigmoid))
+
+    da = d_pre_activation()
+    sum_da = jnp.sum(da, axis=spatial_axes)  # (B, C)
+    sum_da_x = jnp.sum(da * x, axis=spatial_axes)
+    gain_film = gain * (1.0 + scale)
+    d_gain_film = inverse_std * (sum_da_x - mean * sum_da)  # sum of da * x_hat
+    d_bias_film = sum_da
+
+    def group_mean(values):  # (B, C) -> per-channel copy of the mean over the group
+        grouped = values.reshape(batch, num_groups, -1).sum(axis=2) / count
+        return _per_channel(grouped, channels)
+
+    mean_dxhat = group_mean(gain_film * sum_da)  # mean of dx_hat = da * gain_film
+    mean_dxhat_xhat = group_mean(gain_film * d_gain_film)  # mean of dx_hat * x_hat
+    # dx = r (dx_hat - mean_dxhat - x_hat mean_dxhat_xhat), x_hat = (x - mean) r, r = inverse_std
+    coefficient_da = inverse_std * gain_film
+    coefficient_x = -jnp.square(inverse_std) * mean_dxhat_xhat
+    constant = -inverse_std * mean_dxhat - coefficient_x * mean
+    dx = d_pre_activation() * coefficient_da[expand] + (
+        x * coefficient_x[expand] + constant[expand]
+    )
+    d_gain = jnp.sum(d_gain_film * (1.0 + scale), axis=0)
+    d_bias = jnp.sum(d_bias_film * (1.0 + scale), axis=0)
+    d_scale = d_gain_film * gain + d_bias_film * bias
+    return dx, d_gain, d_bias, d_scale, d_bias_film
+
+
+norm_film_silu.defvjp(_norm_film_silu_fwd, _norm_film_silu_bwd)
+
+
 class ResidualBlock(nnx.Module):
-    """Two conv-GroupNorm-SiLU layers with a FiLM scale/shift from the noise-level embedding."""
+    """Two conv-GroupNorm-SiLU layers with a FiLM scale/shift from the noise-level embedding.
+
+    The GroupNorm modules hold the parameters; `norm_film_silu` computes each
+    normalisation-modulation-activation in one go.
+    """
 
     def __init__(self, c_in, c_out, embedding_dim, config: UNetConfig, *, rngs: nnx.Rngs):
         n = config.num_spatial_dims
@@ -214,11 +337,16 @@ class ResidualBlock(nnx.Module):
     def __call__(self, x, embedding):
         scale_shift = self.embedding_projection(nnx.silu(embedding))
         scale, shift = jnp.split(scale_shift, 2, axis=-1)
-        expand = (slice(None),) + (None,) * (x.ndim - 2) + (slice(None),)
-        h = self.norm1(self.conv1(x))
-        h = nnx.silu(h * (1.0 + scale[expand]) + shift[expand])
-        h = nnx.silu(self.norm2(self.conv2(h)))
+        h = self._norm(self.norm1, self.conv1(x), scale, shift)
+        zeros = jnp.zeros_like(scale)
+        h = self._norm(self.norm2, self.conv2(h), zeros, zeros)
         return h + (x if self.residual is None else self.residual(x))
+
+    @staticmethod
+    def _norm(norm: nnx.GroupNorm, x, scale, shift):
+        return norm_film_silu(
+            x, norm.scale[...], norm.bias[...], scale, shift, norm.num_groups, norm.epsilon
+        )
 
 
 class ChannelNorm(nnx.Module):
@@ -250,17 +378,33 @@ class Attention(nnx.Module):
         self.out_norm = ChannelNorm(channels, rngs=rngs) if linear else None
 
     def __call__(self, x):
-        batch, *spatial, _ = x.shape
-        qkv = self.qkv(self.prenorm(x)).reshape(batch, -1, 3, self.heads, self.head_dim)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (B, N, heads, head_dim)
-        if self.linear:
-            q = jax.nn.softmax(q, axis=-1) * self.head_dim**-0.5
-            k = jax.nn.softmax(k, axis=1)
-            context = jnp.einsum("bnhd,bnhe->bhde", k, v)
-            h = jnp.einsum("bhde,bnhd->bnhe", context, q)
-        else:
-            h = jax.nn.dot_product_attention(q, k, v)
-        h = self.out(h.reshape(batch, *spatial, self.heads * self.head_dim))
+        batch, *spatial, channels = x.shape
+        heads, head_dim = self.heads, self.head_dim
+        hidden = heads * head_dim
+        h = self.prenorm(x).reshape(batch, -1, channels)
+        qkv_kernel = self.qkv.kernel[...].reshape(channels, 3 * hidden)
+        out_kernel = self.out.kernel[...].reshape(hidden, channels)
+        # One head at a time, each projection its own product: every array is (B, N, head_dim)
+        # and every product a plain batched matmul. (Slicing heads out of a (B, N, 3, heads, d)
+        # array instead costs XLA:CPU transposed copies of it, and zero-padded gradients.)
+        # qkv kernel columns: [q | k | v], each [head 0 | head 1 | ...] as in the original.
+        out = 0.0
+        for head in range(heads):
+            q, k, v = (
+                pointwise(h, qkv_kernel[:, start : start + head_dim])
+                for start in (part * hidden + head * head_dim for part in range(3))
+            )
+            if self.linear:
+                q = jax.nn.softmax(q, axis=-1) * head_dim**-0.5
+                k = jax.nn.softmax(k, axis=1)
+                context = jnp.einsum("bnd,bne->bde", k, v)
+                o = jnp.einsum("bnd,bde->bne", q, context)
+            else:
+                weights = jnp.einsum("bnd,bmd->bnm", q * head_dim**-0.5, k)
+                o = jnp.einsum("bnm,bmd->bnd", jax.nn.softmax(weights, axis=-1), v)
+            head_out = out_kernel[head * head_dim : (head + 1) * head_dim]
+            out = out + pointwise(o, head_out)
+        h = out.reshape(x.shape) + self.out.bias[...]
         if self.out_norm is not None:
             h = self.out_norm(h)
         return x + h
@@ -290,17 +434,58 @@ class Downsample(nnx.Module):
         return self.conv(_pixel_unshuffle(x, self.axes))
 
 
+# Nearest-neighbour x2 then a 3-tap filter w, along one axis: output 2i + phase is
+#   phase 0: w[0] x[i-1] + (w[1] + w[2]) x[i],    phase 1: (w[0] + w[1]) x[i] + w[2] x[i+1],
+# i.e. a 3-tap filter on the coarse grid, taps = _PHASE_TAPS[phase] @ w (zero padding matches).
+_PHASE_TAPS = ((1, 0, 0), (0, 1, 1), (0, 0, 0)), ((0, 0, 0), (1, 1, 0), (0, 0, 1))
+
+
+def _subpixel_kernel(kernel: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """Kernel ``(3,) * n + (C_in, C_out)`` of a convolution after nearest-neighbour x2
+    upsampling of ``axes`` -> the equivalent kernel on the coarse grid,
+    ``(3,) * n + (C_in, 2 ** len(axes) * C_out)``, output channels ordered (phases..., C_out)."""
+    n = kernel.ndim - 2
+    taps = jnp.asarray(_PHASE_TAPS, kernel.dtype)  # (phase, coarse tap, fine tap)
+    for axis in axes:
+        kernel = jnp.tensordot(taps, kernel, axes=((2,), (axis,)))  # (phase, tap, rest...)
+        kernel = jnp.moveaxis(kernel, (0, 1), (-1, axis))  # taps back in place, phase last
+    # (taps..., C_in, C_out, phases...) -> (taps..., C_in, phases..., C_out)
+    kernel = jnp.moveaxis(kernel, n + 1, -1)
+    return kernel.reshape(*kernel.shape[: n + 1], -1)
+
+
 class Upsample(nnx.Module):
-    """Nearest-neighbour x2 on the downsampled axes, then a 3x3 convolution."""
+    """Nearest-neighbour x2 on the downsampled axes, then a 3x3 convolution.
+
+    Computed as a sub-pixel convolution: one 3x3 convolution on the coarse grid with
+    ``2 ** len(axes)`` output phases (`_subpixel_kernel`), interleaved into the fine grid. Same
+    result (up to float round-off) without the upsampled array, whose transposed copy and 2x2 sums
+    dominated the backward pass on XLA:CPU.
+    """
 
     def __init__(self, c_in, c_out, config: UNetConfig, *, rngs: nnx.Rngs):
         self.axes = tuple(i for i, a in enumerate(config.downsample_axes) if a)
         self.conv = _conv(c_in, c_out, 3, config.num_spatial_dims, rngs=rngs)
 
     def __call__(self, x):
-        for axis in self.axes:
-            x = jnp.repeat(x, 2, axis=axis + 1)
-        return self.conv(x)
+        return upsample_convolve(x, self.conv.kernel[...], self.axes) + self.conv.bias[...]
+
+
+def upsample_convolve(x: jax.Array, kernel: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+    """``convolve(x upsampled x2 (nearest) along spatial axes, kernel)`` for a 3-tap kernel, as a
+    sub-pixel convolution on the coarse grid (`_subpixel_kernel`) interleaved into the fine one."""
+    batch, *spatial, _ = x.shape
+    n, k = len(spatial), len(axes)
+    y = convolve(x, _subpixel_kernel(kernel, axes))
+    y = y.reshape(batch, *spatial, *(2,) * k, -1)
+    order = [0]
+    for axis in range(n):
+        order.append(1 + axis)
+        if axis in axes:
+            order.append(1 + n + axes.index(axis))
+    y = y.transpose(*order, y.ndim - 1)
+    fine = [size * (2 if axis in axes else 1) for axis, size in enumerate(spatial)]
+    return y.reshape(batch, *fine, -1)
 
 
 class Level(nnx.Module):
