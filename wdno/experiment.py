@@ -71,9 +71,14 @@ def train(
     data_dir,
     *,
     models=DEFAULT_MODELS,
+    mode: str = "simulation",
     progress: bool = True,
 ) -> dict:
     """Train ``models`` on the same data with the same budget; returns ``train.json``'s content.
+
+    ``mode="control"`` trains the control models (state and control generated jointly from the
+    initial and final states, :mod:`wdno.control`) into ``<run>/<model>_control/``; their
+    records are ``train.json``'s ``<model>_control`` entries.
 
     A model already trained for the preset's steps is skipped; one trained for fewer, or
     interrupted, resumes from its checkpoint (its reported time is then the total). On SIGINT or
@@ -88,12 +93,20 @@ def train(
             f"batch size {preset.batch_size} exceeds the {len(data)} training trajectories of "
             f"{data_dir}; use a batch size <= {len(data)} (--batch-size) or more data"
         )
+    if mode not in task.known:
+        raise ValueError(f"{task.name} has no {mode!r} mode; it has {sorted(task.known)}")
+    for name in models:
+        if mode not in simulators.MODELS[name].modes:
+            raise ValueError(
+                f"model {name!r} cannot be trained for {mode}; models that can: "
+                f"{[m for m, spec in simulators.MODELS.items() if mode in spec.modes]}"
+            )
     main = parallel.is_main_process()  # one writer of the run's files
     with rundir.lock(run_dir, enabled=main):
-        return _train(task, run_dir, preset, data_dir, data, models, main, progress)
+        return _train(task, run_dir, preset, data_dir, data, models, main, progress, mode)
 
 
-def _train(task, run_dir, preset, data_dir, data, models, main, progress) -> dict:
+def _train(task, run_dir, preset, data_dir, data, models, main, progress, mode) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     if main:
         rundir.write_run(
@@ -101,7 +114,8 @@ def _train(task, run_dir, preset, data_dir, data, models, main, progress) -> dic
         )
     path = run_dir / "train.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
-    for name in models:
+    for model in models:
+        name = simulators.MODELS[model].directory(mode)
         previous = summary.get(name) if (run_dir / name).exists() else None
         if previous and previous["steps"] >= preset.steps:
             # Already trained: fitting again would resume at the last step, train nothing, and
@@ -117,8 +131,8 @@ def _train(task, run_dir, preset, data_dir, data, models, main, progress) -> dic
             resumed = checkpoint.latest_step(run_dir / name)
             if resumed is not None:
                 print(f"[train] {name}: resuming from the checkpoint of step {resumed}")
-        record = simulators.MODELS[name].fit(
-            run_dir / name, data.state, data.control, preset=preset, progress=progress
+        record = simulators.MODELS[model].fit(
+            run_dir / name, data.state, data.control, preset=preset, mode=mode, progress=progress
         )
         summary[name] = record
         if main:

@@ -35,15 +35,25 @@ IMPLEMENTATIONS: dict[str, type] = {
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-    """A model of a run: a name, a label for tables, an implementation and its fit options."""
+    """A model of a run: a name, a label for tables, an implementation and its fit options.
+
+    ``modes``: the tasks it can be trained for (``"simulation"``; the diffusion models also
+    ``"control"``, where state and control are generated jointly, :mod:`wdno.control`).
+    """
 
     name: str
     label: str
     implementation: type
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    modes: tuple[str, ...] = ("simulation",)
 
-    def fit(self, workdir, state, control, *, preset, monitor=None, progress=True) -> dict:
-        """Train this model (:meth:`wdno.simulators.base.Simulator.fit`)."""
+    def fit(
+        self, workdir, state, control, *, preset, mode="simulation", monitor=None, progress=True
+    ) -> dict:
+        """Train this model (:meth:`wdno.simulators.base.Simulator.fit`) for ``mode``."""
+        if mode not in self.modes:
+            raise ValueError(f"model {self.name!r} has no {mode!r} mode; it has {self.modes}")
+        extra = {} if mode == "simulation" else {"mode": mode}
         return self.implementation.fit(
             workdir,
             state,
@@ -52,12 +62,21 @@ class Model:
             monitor=monitor,
             progress=progress,
             **self.options,
+            **extra,
         )
+
+    def directory(self, mode: str = "simulation") -> str:
+        """The model's sub-directory of a run: ``<name>`` or ``<name>_<mode>``."""
+        return self.name if mode == "simulation" else f"{self.name}_{mode}"
 
 
 MODELS: dict[str, Model] = {
-    "wdno": Model("wdno", "WDNO", DiffusionSimulator, {"transform": "wavelet"}),
-    "ddpm": Model("ddpm", "DDPM", DiffusionSimulator, {"transform": "identity"}),
+    "wdno": Model(
+        "wdno", "WDNO", DiffusionSimulator, {"transform": "wavelet"}, ("simulation", "control")
+    ),
+    "ddpm": Model(
+        "ddpm", "DDPM", DiffusionSimulator, {"transform": "identity"}, ("simulation", "control")
+    ),
     "fno": Model("fno", "FNO", FNOSimulator),
 }
 

@@ -25,7 +25,9 @@ from wdno.simulators import base, sampling
 from wdno.training import batches
 from wdno.transforms import encoding, normalization
 
-__all__ = ["DiffusionSimulator"]
+__all__ = ["MODES", "DiffusionSimulator"]
+
+MODES = ("simulation", "control")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,7 @@ class DiffusionSimulator:
         *,
         preset,
         transform: str = "wavelet",
+        mode: str = "simulation",
         weight_channels: bool = True,
         monitor=None,
         progress: bool = True,
@@ -71,6 +74,9 @@ class DiffusionSimulator:
                 ``(N, T - 1, *spatial, Fc)`` (or None).
             preset: a :class:`wdno.preset.RunPreset` (``unet``, ``encoding``, scales, training).
             transform: ``"wavelet"`` (WDNO) or ``"identity"`` (physical-space DDPM).
+            mode: ``"simulation"`` (``u0`` and the control known, the state generated) or
+                ``"control"`` (``u0`` and the final state known, state and control generated
+                jointly: the model :mod:`wdno.control` guides, spec §2.3).
             weight_channels: weigh each channel's loss by its relative scale.
             monitor: ``monitor(simulator, step) -> dict`` every ``preset.eval_every`` steps
                 (:func:`wdno.simulators.base.train_and_record`).
@@ -83,9 +89,16 @@ class DiffusionSimulator:
         workdir.mkdir(parents=True, exist_ok=True)
         state = np.asarray(state, np.float32)
         control = None if control is None else np.asarray(control, np.float32)
+        if mode not in MODES:
+            raise ValueError(f"DiffusionSimulator.fit: mode must be one of {MODES}, got {mode!r}")
+        if mode == "control" and control is None:
+            raise ValueError("DiffusionSimulator.fit: mode='control' needs a control to generate")
         enc = dataclasses.replace(preset.encoding, transform=transform)
         layout = encoding.make_layout(
-            enc, state.shape[1:], None if control is None else control.shape[1:]
+            enc,
+            state.shape[1:],
+            None if control is None else control.shape[1:],
+            target=mode == "control",
         )
         start = time.perf_counter()
         encoded = encoding.encode_dataset(layout, state, control)
@@ -100,7 +113,7 @@ class DiffusionSimulator:
         )
         model = UNet(network, rngs=nnx.Rngs(preset.seed))
         constants = {
-            "known_mask": layout.known_mask(initial_state=True, control=True)[None],
+            "known_mask": layout.task_known_mask()[None],
             "loss_mask": ~layout.pad_mask()[None],
         }
         if weight_channels:
@@ -113,6 +126,7 @@ class DiffusionSimulator:
             workdir,
             {
                 "implementation": cls.implementation,
+                "mode": mode,
                 "encoding": configs.to_json(enc),
                 "state_shape": list(state.shape[1:]),
                 "control_shape": None if control is None else list(control.shape[1:]),
@@ -143,7 +157,12 @@ class DiffusionSimulator:
         workdir = pathlib.Path(workdir)
         description = base.read_description(workdir)
         enc = configs.from_json(encoding.EncodingConfig, description["encoding"])
-        layout = encoding.make_layout(enc, description["state_shape"], description["control_shape"])
+        layout = encoding.make_layout(
+            enc,
+            description["state_shape"],
+            description["control_shape"],
+            target=description.get("mode", "simulation") == "control",
+        )
         model, restored = base.restore_model(workdir, use_ema)
         train_config = restored.config.get("train", {})
         schedule = diffusion.make_schedule(
@@ -170,6 +189,11 @@ class DiffusionSimulator:
         progress: bool = True,
     ) -> np.ndarray:
         """The state trajectories, sampled conditioned on ``initial_state`` and ``control``."""
+        if self.layout.target:
+            raise ValueError(
+                "predict: this is a control model (trained with the final state known and the "
+                "control generated); use wdno.control.Controller with it"
+            )
         return sampling.simulate(
             self.model,
             self.layout,

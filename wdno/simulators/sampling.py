@@ -97,7 +97,7 @@ def _sample_batch(
     """
     batch_size = initial_state.shape[0]
     normalizer = normalization.Normalizer(scale)
-    known_mask = jnp.asarray(layout.known_mask(initial_state=True, control=True))
+    known_mask = jnp.asarray(layout.known_mask(initial_state=True, control=True))  # simulation
     shape = (batch_size, *layout.shape)
     clip_range = (-1.0, 1.0) if clip else None
     state = jnp.zeros((batch_size, *layout.grid_shape, layout.num_state_fields))

@@ -17,14 +17,19 @@ encoding turns it into one channels-last array a U-Net can denoise, and back:
 3. **Initial-state condition** (wavelet only). ``u0`` is not a subset of the joint coefficients, so
    its spatial DWT (same wavelet, mode and level) is packed and broadcast along the time-coefficient
    axis as extra, always-known channels. In physical space ``u0`` is simply the first time row of
-   the state channels, which is marked known instead.
+   the state channels, which is marked known instead. A layout made with ``target=True`` (the
+   control task, spec §2.3: ``u0`` and the target final state ``u_T`` given) carries the final
+   state the same way: its spatial DWT in further channels (wavelet), or the last time row of the
+   state channels (physical space). The original packs ``u0`` and ``u_T`` into two halves of one
+   channel; separate channels say the same without sharing rows.
 4. **Padding.** The canvas is zero-padded at the end of every grid axis up to a multiple of
    ``pad_multiple`` (the U-Net halves its input ``len(dim_mults) - 1`` times). Padded entries are
    known zeros.
 5. **Normalisation.** Each channel is divided by a scale computed from the training set
    (:mod:`wdno.transforms.normalization`).
 
-Channel order of the encoded array: ``[state bands | control bands | initial-state bands]``; use
+Channel order of the encoded array:
+``[state bands | control bands | initial-state bands | target bands (target=True)]``; use
 :meth:`TrajectoryLayout.channel_names` to see it for a given configuration.
 """
 
@@ -81,6 +86,7 @@ class TrajectoryLayout:
         spatial_shape: state grid shape without time, e.g. ``(120,)`` or ``(64, 64)``.
         num_state_fields: state fields ``Fs`` (last axis of the state array).
         num_control_fields: control fields ``Fc`` (0 when there is no control).
+        target: the final state ``u(T)`` is carried as a condition (the control task).
     """
 
     config: EncodingConfig
@@ -88,6 +94,7 @@ class TrajectoryLayout:
     spatial_shape: tuple[int, ...]
     num_state_fields: int
     num_control_fields: int
+    target: bool = False
 
     # ---- derived geometry -------------------------------------------------------------------
     @property
@@ -151,8 +158,18 @@ class TrajectoryLayout:
         return self.num_control_fields * self.bands_per_field
 
     @property
-    def num_condition_channels(self) -> int:
+    def num_initial_channels(self) -> int:
+        """Channels of the initial-state condition (wavelet only)."""
         return self.initial_coeffs.num_channels if self.is_wavelet else 0
+
+    @property
+    def num_target_channels(self) -> int:
+        """Channels of the final-state condition (wavelet layouts made with ``target=True``)."""
+        return self.num_initial_channels if self.target else 0
+
+    @property
+    def num_condition_channels(self) -> int:
+        return self.num_initial_channels + self.num_target_channels
 
     @property
     def num_channels(self) -> int:
@@ -174,7 +191,8 @@ class TrajectoryLayout:
             return state_names + control_names
         names = self.trajectory_coeffs.channel_names(state_names + control_names)
         initial = self.initial_coeffs.channel_names([f"{n}(t=0)" for n in state_names])
-        return names + initial
+        target = self.initial_coeffs.channel_names([f"{n}(t=T)" for n in state_names])
+        return names + initial + (target if self.target else [])
 
     # ---- masks (numpy, static) ----------------------------------------------------------------
     def _valid_region(self, extent: Sequence[int]) -> np.ndarray:
@@ -196,7 +214,7 @@ class TrajectoryLayout:
                 band_shape = traj.band_shapes[channel % traj.num_bands]
                 mask[..., channel] = ~self._valid_region(band_shape)
             init = self.initial_coeffs
-            for channel in range(self.num_condition_channels):
+            for channel in range(self.num_condition_channels):  # initial (and target) bands
                 band_shape = init.band_shapes[channel % init.num_bands]
                 region = self._valid_region((self.canvas_shape[0], *band_shape))
                 mask[..., n + channel] = ~region
@@ -204,33 +222,56 @@ class TrajectoryLayout:
             mask[...] = ~self._valid_region(self.grid_shape)[..., None]
         return mask
 
-    def known_mask(self, *, initial_state: bool = True, control: bool = True) -> np.ndarray:
+    def known_mask(
+        self, *, initial_state: bool = True, control: bool = True, target: bool | None = None
+    ) -> np.ndarray:
         """``(*canvas, C)`` bool: entries imposed by inpainting (conditions and padding).
 
         Args:
             initial_state: the initial state is given (simulation and control tasks).
             control: the control/forcing is given (simulation task); False to generate it.
+            target: the final state is given (control task); default: the layout's ``target``.
         """
+        target = self.target if target is None else target
+        if target and not self.target:
+            raise ValueError("known_mask(target=True): this layout carries no target condition")
         known = self.pad_mask().copy()
         s, c = self.num_state_channels, self.num_control_channels
+        i = self.num_initial_channels
         if control:
             known[..., s : s + c] = True
-        if initial_state:
-            if self.is_wavelet:
-                known[..., s + c :] = True
-            else:
-                known[0, ..., :s] = True
+        if self.is_wavelet:
+            known[..., s + c : s + c + i] |= initial_state
+            known[..., s + c + i :] |= target
+        else:
+            known[0, ..., :s] |= initial_state
+            known[self.num_times - 1, ..., :s] |= target
         return known
+
+    @property
+    def mode(self) -> str:
+        """``"control"`` for a layout with a target condition, else ``"simulation"``."""
+        return "control" if self.target else "simulation"
+
+    def task_known_mask(self) -> np.ndarray:
+        """The known entries of the task the layout was made for: simulation (``u0`` and the
+        control given) or control (``u0`` and the target given, the control generated)."""
+        if self.target:
+            return self.known_mask(initial_state=True, control=False, target=True)
+        return self.known_mask(initial_state=True, control=True)
 
 
 def make_layout(
     config: EncodingConfig,
     state_shape: Sequence[int],
     control_shape: Sequence[int] | None = None,
+    *,
+    target: bool = False,
 ) -> TrajectoryLayout:
     """Layout for states shaped ``(T, *spatial, Fs)`` and controls ``(T - 1, *spatial, Fc)``.
 
-    Shapes are per sample (no batch axis).
+    Shapes are per sample (no batch axis). ``target=True`` adds the final-state condition of
+    the control task.
     """
     state_shape = tuple(int(n) for n in state_shape)
     if len(state_shape) < 3:
@@ -254,6 +295,7 @@ def make_layout(
         spatial_shape=state_shape[1:-1],
         num_state_fields=state_shape[-1],
         num_control_fields=num_control_fields,
+        target=bool(target),
     )
 
 
@@ -321,16 +363,22 @@ def encode(
         trajectory, cfg.wavelet, level=cfg.level, mode=cfg.mode, axes=tuple(range(1, 1 + ndim))
     )
     packed = _pad_to(wavelets.pack(coeffs), layout.canvas_shape)
-    initial = wavelets.pack(
-        wavelets.wavedec(
-            state[:, 0], cfg.wavelet, level=cfg.level, mode=cfg.mode, axes=tuple(range(1, ndim))
-        )
+    frames = [state[:, 0], state[:, -1]] if layout.target else [state[:, 0]]
+    return jnp.concatenate([packed, *(_frame_channels(layout, u) for u in frames)], axis=-1)
+
+
+def _frame_channels(layout: TrajectoryLayout, frame: jax.Array) -> jax.Array:
+    """One state frame ``(N, *spatial, Fs)`` as condition channels: its packed spatial DWT,
+    padded and broadcast along the time-coefficient axis (step 3 above)."""
+    cfg = layout.config
+    axes = tuple(range(1, 1 + len(layout.spatial_shape)))
+    packed = wavelets.pack(
+        wavelets.wavedec(frame, cfg.wavelet, level=cfg.level, mode=cfg.mode, axes=axes)
     )
-    initial = _pad_to(initial, layout.canvas_shape[1:])
-    initial = jnp.broadcast_to(
-        initial[:, None], (initial.shape[0], layout.canvas_shape[0], *initial.shape[1:])
+    packed = _pad_to(packed, layout.canvas_shape[1:])
+    return jnp.broadcast_to(
+        packed[:, None], (packed.shape[0], layout.canvas_shape[0], *packed.shape[1:])
     )
-    return jnp.concatenate([packed, initial], axis=-1)
 
 
 def decode(layout: TrajectoryLayout, encoded: jax.Array) -> tuple[jax.Array, jax.Array | None]:
