@@ -202,14 +202,62 @@ class _System:
         from wdno.evaluation import metrics
 
         run = self.run_dir(args)
+        start = time.perf_counter()
+        preset = self.preset(args)
         result = experiment.run_all(
-            self.task, run, self.preset(args), self.data_dir(args), models=self.models(args)
+            self.task, run, preset, self.data_dir(args), models=self.models(args)
         )
         print()
         print(metrics.format_table(result["metrics"]))
-        print(f"\ntotal {result['total_seconds'] / 60:.1f} min")
-        print(f"table:   {run}/results.md")
+        if self.has_control and "wdno" in self.models(args):
+            # The demo's control part: WDNO against the solver-gradient baselines and floors
+            # (`wdno <system> control` adds the DDPM's control model).
+            self._control(run, preset, self.data_dir(args), ("wdno",), baselines_on=True)
+        print(f"\ntotal {(time.perf_counter() - start) / 60:.1f} min")
+        print(f"tables:  {run}/results.md" + (f", {run}/control.md" if self.has_control else ""))
         print(f"figures: {run}/figures/")
+        return 0
+
+    @property
+    def has_control(self) -> bool:
+        task = self.task
+        return "control" in task.known and task.rollout is not None
+
+    @staticmethod
+    def control_models() -> tuple[str, ...]:
+        from wdno import simulators
+
+        return tuple(m for m, spec in simulators.MODELS.items() if "control" in spec.modes)
+
+    def _control(self, run, preset, data_dir, models, *, baselines_on) -> None:
+        from wdno import experiment
+        from wdno.control import experiment as control_experiment
+
+        experiment.ensure_data(self.task, data_dir, preset)
+        experiment.train(self.task, run, preset, data_dir, models=models, mode="control")
+        control_experiment.run(self.task, run, models=models, baselines_on=baselines_on)
+        paths = control_experiment.plot(self.task, run)
+        print()
+        print((run / "control.md").read_text())
+        print("wrote " + ", ".join(str(p) for p in [run / "control.nc", *paths]))
+
+    def control(self, args) -> int:
+        if not self.has_control:
+            raise ValueError(f"{self.name} has no control task")
+        models = args.models or self.control_models()
+        bad = [m for m in models if m not in self.control_models()]
+        if bad:
+            raise ValueError(
+                f"--models: {bad} cannot generate controls; choose among {self.control_models()}"
+            )
+        preset = self.preset(args)
+        self._control(
+            self.run_dir(args),
+            preset,
+            self.data_dir(args),
+            models,
+            baselines_on=not args.no_baselines,
+        )
         return 0
 
     # ---- parsers -------------------------------------------------------------------------------
@@ -285,16 +333,37 @@ class _System:
                 "demo",
                 self.demo,
                 True,
-                "generate -> train -> simulate -> evaluate -> plot",
-                "The whole simulation experiment on a preset.",
+                "generate -> train -> simulate -> evaluate -> plot (-> control)",
+                "The whole simulation experiment on a preset, then the control experiment "
+                "for a system with a control task.",
             ),
         )
+        if self.has_control:
+            experiment_verbs += (
+                (
+                    "control",
+                    self.control,
+                    True,
+                    "train the control models, then find controls for test problems",
+                    "Trains <run>/<model>_control (state and control generated from the "
+                    "initial and target states) if needed, then solves the first --num-control "
+                    "test problems with guided WDNO/DDPM sampling, solver-gradient descent, the "
+                    "hybrid and the floors; every J from the true solver. Writes "
+                    "<run>/control.nc, control.json, control.md and figures/control_*.png.",
+                ),
+            )
         for name, func, preset, help_text, description in experiment_verbs:
             parser = verbs.add_parser(name, help=help_text, description=description)
             self.run_options(parser, preset=preset)
             if name == "simulate":
                 parser.add_argument(
                     "--num-test", type=number(), default=None, help="default: the run's preset"
+                )
+            if name == "control":
+                parser.add_argument(
+                    "--no-baselines",
+                    action="store_true",
+                    help="only the control models (no solver gradient, hybrid or floors)",
                 )
             parser.set_defaults(func=func)
 

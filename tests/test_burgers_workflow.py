@@ -47,16 +47,17 @@ def test_demo_writes_the_whole_run(demo_run):
     assert record["preset"]["name"] == "tiny" and record["system"] == "burgers"
     assert record["num_train"] == presets.PRESETS["tiny"].num_train
     trained = json.loads((run / "train.json").read_text())
-    assert set(trained) == set(MODELS)
+    assert set(trained) == set(MODELS) | {"wdno_control"}
     steps = presets.RUN_PRESETS["tiny"].steps
-    for kind in MODELS:
+    for kind in (*MODELS, "wdno_control"):
         assert trained[kind]["steps"] == steps
         assert math.isfinite(trained[kind]["final_loss"])
         for name in ("simulator.json", "normalizer.json", "config.json", "log.csv"):
             assert (run / kind / name).is_file(), (kind, name)
         assert any((run / kind / "checkpoints").iterdir()), kind
 
-    figures = [run / "figures" / f"{n}.png" for n in ("fields", "per_time_mae", "training_loss")]
+    names = ("fields", "per_time_mae", "training_loss", "control_final_states", "control_forces")
+    figures = [run / "figures" / f"{n}.png" for n in (*names, "control_J", "control_J_vs_time")]
     for path in figures:
         assert path.is_file() and path.stat().st_size > 1000, path
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -82,6 +83,49 @@ def test_predictions_file(demo_run):
     np.testing.assert_array_equal(dataset["t"].values, test.coords["t"])
     np.testing.assert_array_equal(dataset["x"].values, test.coords["x"])
     np.testing.assert_array_equal(dataset["t_force"].values, test.coords["t"][:-1])
+
+
+def test_control_files_and_solver_objective(demo_run):
+    # The control part of the demo: every method's J is the Burgers objective of the solver's
+    # rollout from the true u0, recomputed here with the solver and numpy.
+    from systems.burgers import solver
+
+    _, run, data = demo_run
+    summary = json.loads((run / "control.json").read_text())
+    tiny = presets.RUN_PRESETS["tiny"]
+    assert summary["num_problems"] == tiny.num_control
+    methods = (
+        "wdno",
+        "gradient_equal_time",
+        "gradient_converged",
+        "hybrid",
+        "no_control",
+        "nearest_training",
+    )
+    assert set(summary["methods"]) == set(methods)
+    assert summary["methods"]["gradient_converged"]["steps"] == tiny.gradient_steps
+    assert summary["methods"]["hybrid"]["steps"] == tiny.hybrid_steps
+    test = TASK.read_split(data, "test", tiny.num_control)
+    train = TASK.read_split(data, "train")
+    with xr.open_dataset(run / "control.nc") as dataset:
+        dataset = dataset.load()
+    np.testing.assert_array_equal(dataset["u_initial"].values, test.state[:, 0, :, 0])
+    np.testing.assert_array_equal(dataset["u_target"].values, test.state[:, -1, :, 0])
+    assert not dataset["f_no_control"].values.any()
+    chosen = summary["methods"]["nearest_training"]["indices"]
+    distances = ((train.state[:, 0, :, 0][None] - test.state[:, 0, :, 0][:, None]) ** 2).sum(-1)
+    assert chosen == distances.argmin(axis=1).tolist()
+    for name in methods:
+        force = dataset[f"f_{name}"].values.astype(np.float64)
+        assert force.shape == (tiny.num_control, NUM_TIMES - 1, NUM_X)
+        for i in range(tiny.num_control):
+            u = np.asarray(solver.solve(test.state[i, 0, :, 0], force[i].astype(np.float32)))
+            misfit = np.mean((u[-1] - test.state[i, -1, :, 0]) ** 2)
+            expected = misfit + 2e-5 * np.sum(force[i] ** 2)
+            assert float(dataset[f"J_{name}"].values[i]) == pytest.approx(expected, rel=1e-4)
+            np.testing.assert_allclose(dataset[f"u_{name}"].values[i], u, rtol=1e-4, atol=1e-4)
+    table = (run / "control.md").read_text()
+    assert "| WDNO |" in table and "| no control |" in table and "J = 0.0205" in table
 
 
 def test_metrics_and_results_table(demo_run):
@@ -259,4 +303,30 @@ def test_burgers_simulation_notebook(demo_run, tmp_path, monkeypatch, run_notebo
     assert len(images) == 2
     for name in ("predictions.nc", "metrics.json", "results.md", "figures/fields.png"):
         assert (tmp_path / "run" / name).is_file(), name
+    assert not (tmp_path / "runs").exists()  # the overrides took effect
+
+
+def test_burgers_control_notebook(demo_run, tmp_path, monkeypatch, run_notebook):
+    # On a copy of the demo's run: its control model is trained, so the notebook goes straight
+    # to the controller, the baselines and the custom bounded objective.
+    _, run, data = demo_run
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    shutil.copytree(run, tmp_path / "run")
+    shutil.copytree(data, tmp_path / "data")
+    overrides = (
+        f"RUN_DIR = pathlib.Path({str(tmp_path / 'run')!r})\n"
+        f"DATA_DIR = pathlib.Path({str(tmp_path / 'data')!r})\n"
+        "NUM_PROBLEMS = 2"
+    )
+    notebook, text = run_notebook("burgers_control.ipynb", overrides, tmp_path)
+    assert "control model at step" in text
+    assert "control (2, 80, 120, 1)" in text
+    assert "bounded J of bounded control" in text
+    images = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+    assert len(images) == 1
     assert not (tmp_path / "runs").exists()  # the overrides took effect

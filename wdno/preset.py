@@ -29,6 +29,8 @@ OVERRIDES = {
     "sampling_steps": int,
     "checkpoint_every": int,
     "checkpoint_minutes": float,
+    "num_control": int,
+    "gradient_steps": int,
     "seed": int,
 }
 
@@ -60,6 +62,11 @@ class RunPreset:
             an interrupted run (SIGINT, SIGTERM) checkpoints before stopping (docs/long_runs.md).
         eval_every: call a fit's ``monitor`` every this many steps (0: never; the learning-curve
             benchmark sets it).
+        num_control: control problems (test trajectories: their initial and final states) of
+            ``wdno <system> control``.
+        gradient_learning_rate, gradient_steps: Adam on the control through the solver, the
+            "run to convergence" baseline (:mod:`wdno.control.baselines`).
+        hybrid_steps: solver-gradient steps that refine WDNO's control (the hybrid).
         seed: seed of initialisation, batches and sampling.
     """
 
@@ -87,10 +94,21 @@ class RunPreset:
     checkpoint_every: int = 0
     checkpoint_minutes: float = 5.0
     eval_every: int = 0
+    num_control: int = 50
+    gradient_learning_rate: float = 0.1
+    gradient_steps: int = 200
+    hybrid_steps: int = 20
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("num_test", "steps", "batch_size", "sampling_steps", "sim_batch_size"):
+        for name in (
+            "num_test",
+            "steps",
+            "batch_size",
+            "sampling_steps",
+            "sim_batch_size",
+            "num_control",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"RunPreset.{name}: expected >= 1, got {getattr(self, name)}")
         if self.num_train is not None and self.num_train < 1:

@@ -92,8 +92,20 @@ class Task:
         skip_initial: metrics skip ``t = 0`` (it is given in simulation; the paper's metric).
         reference: published numbers to quote beside ours (e.g. ``{"wdno": 1.4e-4}``), with
             ``reference_note`` saying where they come from.
-        solver: the differentiable solver (one sample; callers vmap), if the system has one.
-        control_objective: ``J(state, control, target) -> scalar``, if the system is controlled.
+        rollout: the true, differentiable solver, batched and channels-last:
+            ``rollout(initial_state (N, *spatial, Fs), control (N, T-1, *spatial, Fc)) ->
+            state (N, T, *spatial, Fs)``, if the system has one (control is scored with it).
+        gradient_rollout: a cheaper differentiable rollout (e.g. a coarser grid) that the
+            solver-gradient baselines may use for their gradients only; every reported ``J`` is
+            still the ``rollout``'s. None: ``rollout``.
+        control_objective: the control task's evaluation objective for one sample,
+            ``J(state, control, given) -> scalar`` with ``given = {"initial_state", "target"}``
+            (:mod:`wdno.control.evaluation`), if the system is controlled.
+        guidance_objective: the objective that guides sampling by default (same signature),
+            e.g. the released one with its extra terms; None: ``control_objective``.
+        guidance: default :class:`wdno.control.weights.GuidanceSettings` (scale, schedule).
+        control_reference, control_reference_note: published control objectives to quote
+            (e.g. ``{"WDNO": 0.0205}``) and where they come from.
     """
 
     name: str
@@ -116,8 +128,13 @@ class Task:
     skip_initial: bool = True
     reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
     reference_note: str = ""
-    solver: Callable | None = None
+    rollout: Callable | None = None
+    gradient_rollout: Callable | None = None
     control_objective: Callable | None = None
+    guidance_objective: Callable | None = None
+    guidance: object = None
+    control_reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    control_reference_note: str = ""
 
     def __post_init__(self):
         if "simulation" not in self.known:

@@ -45,6 +45,12 @@ def solve(u0: jax.Array, force: jax.Array) -> jax.Array:
     return jnp.concatenate([u0[None], states])
 
 
+def rollout(initial_state: jax.Array, control: jax.Array) -> jax.Array:
+    """The batched, channels-last solver the control module scores controls with:
+    ``(N, X, 1)`` and ``(N, T - 1, X, 1)`` to ``(N, T, X, 1)``."""
+    return jax.vmap(solve)(initial_state[..., 0], control[..., 0])[..., None]
+
+
 class DataPreset:
     def __init__(self, num_train: int, num_test: int):
         self.sizes = {"train": num_train, "test": num_test}
@@ -133,5 +139,5 @@ TASK = Task(
     default_preset="tiny",
     transform=EncodingConfig(wavelet="bior2.4", mode="periodization", level=1),
     spectral_axis=2,
-    solver=solve,
+    rollout=rollout,
 )

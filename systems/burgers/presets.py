@@ -91,6 +91,9 @@ RUN_PRESETS = {
         warmup_steps=0,
         sampling_steps=3,
         sim_batch_size=4,
+        num_control=2,
+        gradient_steps=3,
+        hybrid_steps=2,
     ),
     "cpu": RunPreset(
         "cpu",

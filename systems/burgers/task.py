@@ -11,8 +11,8 @@ import pathlib
 
 import numpy as np
 
-from systems.burgers import generate, presets, solver
-from wdno.task import FieldSpec, Task, Trajectories
+from systems.burgers import control, generate, presets
+from wdno.task import MODES, FieldSpec, Task, Trajectories
 from wdno.transforms.encoding import EncodingConfig
 
 __all__ = ["TASK", "data_file", "generate_split", "read_split"]
@@ -89,5 +89,12 @@ TASK = Task(
     spectral_axis=2,
     reference={"wdno": 1.4e-4, "ddpm": 1.3e-4},
     reference_note="Table 1, 40,000 training trajectories, GPU",
-    solver=solver.solve,
+    known={"simulation": MODES["simulation"], "control": MODES["control"]},
+    rollout=control.rollout,
+    gradient_rollout=control.gradient_rollout,
+    control_objective=control.objective,
+    guidance_objective=control.guidance_objective,
+    guidance=control.GUIDANCE,
+    control_reference={"WDNO": 0.0205},
+    control_reference_note="Table 2a, 40,000 training trajectories, GPU; its alpha is not stated",
 )

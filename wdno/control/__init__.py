@@ -1,5 +1,21 @@
-"""Control by guided joint sampling of state and control (paper Sec. 3.3, Eq. 6).
+"""Control by guided joint sampling of state and control (paper Sec. 3.3, Eq. 4-5; spec §2.3).
 
-The controller is built here on :mod:`wdno.diffusion`'s guidance and the generic
-:mod:`wdno.experiment` driver; see the control issue for its API.
+- :class:`Controller` (:mod:`~wdno.control.controller`): from a model trained in control mode,
+  a task and an objective, the controls of many problems, scored by the true solver.
+- :class:`GuidanceSettings` (:mod:`~wdno.control.weights`): guidance scale and weight schedule.
+- :mod:`~wdno.control.evaluation`: objectives and rollouts, solver-evaluated ``J``.
+- :mod:`~wdno.control.baselines`: no control, the nearest training control, and gradient descent
+  on the control through the differentiable solver.
 """
+
+from wdno.control.controller import Controller, ControlResult
+from wdno.control.evaluation import check_objective, solver_objective
+from wdno.control.weights import GuidanceSettings
+
+__all__ = [
+    "ControlResult",
+    "Controller",
+    "GuidanceSettings",
+    "check_objective",
+    "solver_objective",
+]

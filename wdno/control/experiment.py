@@ -1,0 +1,344 @@
+"""The control experiment of a run: every method on the same problems, scored by the true solver.
+
+Problems are the first ``num`` test trajectories: the initial state ``u0`` and the final state
+``u_T`` of each (spec §8.1: the target is the test trajectory's own final state). Methods:
+
+- the control models (``<run>/wdno_control``, ``<run>/ddpm_control``, trained by
+  ``wdno.experiment.train(..., mode="control")``), guided by the task's objective
+  (:class:`wdno.control.Controller`);
+- solver-gradient control: Adam on the control through the differentiable solver, from ``f = 0``,
+  with WDNO's wall-clock (``gradient_equal_time``) and run for the preset's ``gradient_steps``
+  (``gradient_converged``, the reference optimum of this ``J``); gradients through the task's
+  ``gradient_rollout`` when it has one (a coarser solver), ``J`` always from ``rollout``;
+- the hybrid: WDNO's control refined by ``hybrid_steps`` solver-gradient steps;
+- floors: no control (``f = 0``) and the training control whose initial state is nearest.
+
+Every ``J`` is the task's evaluation objective on the solver's rollout from the true ``u0``. The
+run directory gets ``control.nc`` (problems, controls, reached states, ``J``), ``control.json``
+(the summary and the gradient methods' ``J`` against wall-clock), ``control.md`` (the table) and
+``figures/control_*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import numpy as np
+
+from wdno import simulators
+from wdno.control import baselines, evaluation
+from wdno.control.controller import Controller
+from wdno.io import atomic, rundir
+from wdno.training import parallel
+
+__all__ = ["LABELS", "METHODS", "plot", "run"]
+
+LABELS = {
+    "wdno": "WDNO",
+    "ddpm": "DDPM",
+    "gradient_equal_time": "solver gradient (WDNO's time)",
+    "gradient_converged": "solver gradient (converged)",
+    "hybrid": "hybrid (WDNO + solver gradient)",
+    "no_control": "no control",
+    "nearest_training": "nearest training control",
+}
+METHODS = tuple(LABELS)
+MODELS = ("wdno", "ddpm")
+
+
+def _check_task(task):
+    if "control" not in task.known or task.rollout is None or task.control_objective is None:
+        raise ValueError(
+            f"{task.name}: no control task (it needs known['control'], a rollout and a "
+            "control_objective)"
+        )
+
+
+def _problems(task, data_dir, num):
+    test = task.read_split(data_dir, "test", num)
+    return test.state[:, 0], test.state[:, -1], test
+
+
+def run(
+    task,
+    run_dir,
+    *,
+    models=MODELS,
+    num: int | None = None,
+    baselines_on: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Solve ``num`` control problems with every method; writes the files listed above."""
+    _check_task(task)
+    run_dir = pathlib.Path(run_dir)
+    record = rundir.read_run(run_dir, system=task.name)
+    preset = record.preset
+    num = preset.num_control if num is None else num
+    if num < 1:
+        raise ValueError(f"num: expected >= 1 control problems, got {num}")
+    for name in models:
+        path = run_dir / simulators.MODELS[name].directory("control") / "simulator.json"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path.parent}: no trained control model; run `wdno {task.name} control "
+                f"--run {run_dir}` (it trains the control models first)"
+            )
+    u0, target, test = _problems(task, record.data_dir, num)
+    train = task.read_split(record.data_dir, "train", preset.num_train) if baselines_on else None
+    with rundir.lock(run_dir, enabled=parallel.is_main_process()):
+        return _run(task, run_dir, preset, models, u0, target, test, train, progress)
+
+
+def _score(task, u0, control, given, batch_size):
+    state, objective = evaluation.solver_objective(
+        task.rollout, task.control_objective, u0, control, given, batch_size=batch_size
+    )
+    return state, objective
+
+
+def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> dict:
+    given = {"initial_state": u0, "target": target}
+    batch = preset.sim_batch_size
+    controls, states, objectives, seconds, extra = {}, {}, {}, {}, {}
+    curves = {}
+    for name in models:
+        model = simulators.load(
+            run_dir / simulators.MODELS[name].directory("control"), use_ema=preset.use_ema
+        )
+        controller = Controller(model, task, sampler=preset.sampler)
+        result = controller.optimize(
+            u0, target, key=preset.seed, batch_size=batch, progress=progress
+        )
+        controls[name], states[name], objectives[name] = (
+            result.control,
+            result.state,
+            result.objective,
+        )
+        seconds[name] = result.seconds
+        extra[name] = {
+            "J_generated_start_mean": float(np.mean(result.objective_generated_start)),
+            "J_generated_start_median": float(np.median(result.objective_generated_start)),
+            "J_predicted_mean": float(np.mean(result.predicted_objective)),
+        }
+    if train is not None:
+        control_shape = test.control.shape[1:]
+        start = time.perf_counter()
+        controls["no_control"] = baselines.zero_control(u0, control_shape)
+        seconds["no_control"] = time.perf_counter() - start
+        start = time.perf_counter()
+        controls["nearest_training"], chosen = baselines.nearest_training_control(
+            train.state[:, 0], train.control, u0
+        )
+        seconds["nearest_training"] = time.perf_counter() - start
+        extra["nearest_training"] = {"indices": chosen.tolist()}
+        for name in ("no_control", "nearest_training"):
+            states[name], objectives[name] = _score(task, u0, controls[name], given, batch)
+
+        def gradient(name, init, **options):
+            result = baselines.solver_gradient(
+                task.rollout,
+                task.control_objective,
+                u0,
+                given,
+                init=init,
+                control_shape=test.control.shape[1:],
+                learning_rate=preset.gradient_learning_rate,
+                gradient_rollout=task.gradient_rollout,
+                progress=progress,
+                **options,
+            )
+            controls[name] = result.control
+            states[name], objectives[name] = _score(task, u0, result.control, given, batch)
+            seconds[name] = result.seconds + result.compile_seconds
+            curves[name] = {
+                "seconds": np.asarray(result.history["seconds"]).tolist(),
+                "mean_J": np.asarray(result.history["mean_objective"]).tolist(),
+            }
+            extra[name] = {"steps": int(result.steps), "compile_seconds": result.compile_seconds}
+
+        budget = seconds.get("wdno")
+        if budget is not None:
+            gradient("gradient_equal_time", None, max_steps=10**6, time_budget=budget)
+        gradient("gradient_converged", None, max_steps=preset.gradient_steps)
+        if "wdno" in controls:
+            gradient("hybrid", controls["wdno"], max_steps=preset.hybrid_steps)
+            curves["hybrid"]["seconds"] = [s + seconds["wdno"] for s in curves["hybrid"]["seconds"]]
+    return _write(
+        task,
+        run_dir,
+        preset,
+        u0,
+        target,
+        test,
+        controls,
+        states,
+        objectives,
+        seconds,
+        extra,
+        curves,
+    )
+
+
+def _summary(task, objectives, controls, states, target, seconds, extra, num):
+    rows = {}
+    for name, objective in objectives.items():
+        misfit = np.mean((states[name][:, -1] - target) ** 2, axis=tuple(range(1, target.ndim)))
+        energy = np.sum(controls[name] ** 2, axis=tuple(range(1, controls[name].ndim)))
+        rows[name] = {
+            "label": LABELS.get(name, name),
+            "J_mean": float(np.mean(objective)),
+            "J_median": float(np.median(objective)),
+            "misfit_mean": float(np.mean(misfit)),
+            "energy_mean": float(np.mean(energy)),
+            "seconds_per_problem": float(seconds[name] / num),
+            **extra.get(name, {}),
+        }
+    return rows
+
+
+def _write(
+    task, run_dir, preset, u0, target, test, controls, states, objectives, seconds, extra, curves
+) -> dict:
+    import xarray as xr
+
+    num = len(u0)
+    rows = _summary(task, objectives, controls, states, target, seconds, extra, num)
+    record = rundir.read_run(run_dir)
+    result = {
+        "num_problems": num,
+        "preset": preset.name,
+        "guidance": {
+            "scale": task.guidance.scale if task.guidance else None,
+            "schedule": str(task.guidance.schedule) if task.guidance else None,
+        },
+        "methods": rows,
+        "curves": curves,
+        "hardware": record["hardware"],
+    }
+    frame_dims = ("sample", *task.dims[1:])
+    state_dims = ("sample", *task.dims)
+    control_dims = ("sample", *task.control_dims)
+    variables = {}
+    for index, field in enumerate(task.state_fields):
+        variables[f"{field.name}_initial"] = (frame_dims, u0[..., index])
+        variables[f"{field.name}_target"] = (frame_dims, target[..., index])
+        for name, state in states.items():
+            variables[f"{field.name}_{name}"] = (state_dims, state[..., index])
+    for index, field in enumerate(task.control_fields):
+        variables[f"{field.name}_true"] = (control_dims, test.control[..., index])
+        for name, control in controls.items():
+            variables[f"{field.name}_{name}"] = (control_dims, control[..., index])
+    for name, objective in objectives.items():
+        variables[f"J_{name}"] = (("sample",), objective)
+    coords = {"sample": np.arange(num), **test.coords}
+    coords[task.control_time_dim] = np.asarray(test.coords["t"])[:-1]
+    dataset = xr.Dataset(
+        variables,
+        coords=coords,
+        attrs={
+            "title": f"WDNO {task.title} control: problems, controls, solver rollouts, J",
+            "system": task.name,
+            "methods": ",".join(objectives),
+        },
+    )
+    with atomic.atomic_path(run_dir / "control.nc", overwrite=True) as temporary:
+        dataset.to_netcdf(temporary)
+    atomic.write_json(run_dir / "control.json", result)
+    atomic.write_text(run_dir / "control.md", _markdown(task, preset, result, record))
+    return result
+
+
+def _markdown(task, preset, result, record) -> str:
+    hardware = record["hardware"]
+    lines = [
+        f"# {task.title} control, preset `{preset.name}`",
+        "",
+        f"{result['num_problems']} problems (initial and final states of the first test "
+        "trajectories). J is the task's objective on the true solver's rollout of each "
+        "method's control from the true initial state.",
+        "",
+        "| method | mean J | median J | final misfit | energy sum f^2 | s / problem |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result["methods"].values():
+        lines.append(
+            f"| {row['label']} | {row['J_mean']:.4g} | {row['J_median']:.4g} | "
+            f"{row['misfit_mean']:.4g} | {row['energy_mean']:.4g} | "
+            f"{row['seconds_per_problem']:.3g} |"
+        )
+    for row in result["methods"].values():
+        if "J_generated_start_mean" in row:
+            lines.append(
+                f"\n{row['label']}: J with the solver started from the model's generated u(0) "
+                f"(the released evaluation): mean {row['J_generated_start_mean']:.4g}, median "
+                f"{row['J_generated_start_median']:.4g}; J of its own predicted trajectory: "
+                f"mean {row['J_predicted_mean']:.4g}."
+            )
+    if task.control_reference:
+        quoted = ", ".join(f"{k} J = {v:g}" for k, v in task.control_reference.items())
+        lines.append(f"\nPaper: {quoted} ({task.control_reference_note}).")
+    lines += [
+        "",
+        f"Command: `{record['command']}`  ",
+        f"Hardware: {hardware['processor']}, {hardware['cpu_count']} CPUs, "
+        f"JAX {hardware['jax_version']} on {hardware['jax_backend']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
+    """Reached vs target final states, control fields, J per method, J against wall-clock."""
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from wdno.evaluation import control_plots
+
+    run_dir = pathlib.Path(run_dir)
+    path = run_dir / "control.nc"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `wdno {task.name} control` first")
+    result = json.loads((run_dir / "control.json").read_text())
+    figures = run_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    state_name, control_name = task.state_fields[0].name, task.control_fields[0].name
+    with xr.open_dataset(path) as data:
+        methods = [m for m in data.attrs["methods"].split(",") if m]
+        x = data[task.dims[-1]].values
+        t = data[task.control_time_dim].values
+        labels = {m: LABELS.get(m, m) for m in methods}
+        target = data[f"{state_name}_target"].values
+        initial = data[f"{state_name}_initial"].values
+        reached = {labels[m]: data[f"{state_name}_{m}"].values[:, -1] for m in methods}
+        controls = {labels[m]: data[f"{control_name}_{m}"].values for m in methods}
+        objectives = {labels[m]: data[f"J_{m}"].values for m in methods}
+    samples = [s for s in samples if s < len(target)]
+    paths = [figures / f"control_{n}.png" for n in ("final_states", "forces", "J", "J_vs_time")]
+    if len(task.dims) == 2:
+        control_plots.plot_final_states(
+            x, target, reached, initial=initial, sample_indices=samples, path=paths[0]
+        )
+        control_plots.plot_control_fields(t, x, controls, sample=samples[0], path=paths[1])
+    else:
+        paths = paths[2:]
+    reference = {f"paper {k}": v for k, v in task.control_reference.items()}
+    control_plots.plot_objective_distribution(objectives, path=paths[-2], reference=reference)
+    curves = {
+        labels.get(m, m): (np.asarray(c["seconds"]), np.asarray(c["mean_J"]))
+        for m, c in result["curves"].items()
+    }
+    markers = {
+        labels[m]: (
+            result["methods"][m]["seconds_per_problem"] * result["num_problems"],
+            result["methods"][m]["J_mean"],
+        )
+        for m in methods
+        if m in MODELS
+    }
+    if curves:
+        control_plots.plot_objective_vs_time(curves, path=paths[-1], markers=markers)
+    else:
+        paths = paths[:-1]
+    plt.close("all")
+    return paths
