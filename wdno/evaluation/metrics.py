@@ -19,8 +19,11 @@ from collections.abc import Mapping
 import jax.numpy as jnp
 
 __all__ = [
+    "anomaly_correlation",
     "band_edges",
     "format_table",
+    "latitude_weighted_rmse",
+    "latitude_weights",
     "max_error",
     "mean_absolute_error",
     "per_time_mae",
@@ -261,3 +264,92 @@ def format_table(rows: Mapping[str, Mapping[str, float]]) -> str:
         cells = [_format_number(values.get(metric)) for metric in metrics]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# ---- weather metrics (ERA5, WeatherBench conventions) --------------------------------------------
+# Arrays are ``(N, t, latitude, longitude[, fields])``: axis 0 the forecasts (initial times), axis
+# 1 the lead time, axes 2 and 3 the grid. Every function returns one value per lead time, ``(t,)``.
+
+
+def latitude_weights(latitude):
+    """WeatherBench's area weights: ``w_j = cos(lat_j) / mean_j cos(lat_j)`` (mean 1 over the
+    latitude rows). ``latitude`` in degrees, ``(lat,)``; returns ``(lat,)``."""
+    latitude = jnp.asarray(latitude, jnp.float32)
+    if latitude.ndim != 1 or latitude.size == 0:
+        raise ValueError(f"latitude_weights: expected a 1-D latitude axis, got {latitude.shape}")
+    weights = jnp.cos(jnp.deg2rad(latitude))
+    return weights / jnp.mean(weights)
+
+
+def _weather_prepare(pred, true, latitude, where: str):
+    pred, true = _prepare(pred, true, skip_initial=False, where=where)
+    if pred.ndim < 4:
+        raise ValueError(
+            f"{where}: expected (N, t, latitude, longitude[, fields]), got shape {pred.shape}"
+        )
+    weights = latitude_weights(latitude)
+    if weights.shape[0] != pred.shape[2]:
+        raise ValueError(
+            f"{where}: {weights.shape[0]} latitudes given for a latitude axis (axis 2) of "
+            f"{pred.shape[2]} in shape {pred.shape}"
+        )
+    weights = weights.reshape((1, 1, -1) + (1,) * (pred.ndim - 3))
+    return pred, true, weights
+
+
+def latitude_weighted_rmse(pred, true, latitude):
+    """Latitude-weighted RMSE per lead time, WeatherBench 2's convention (Rasp et al. 2024):
+    ``RMSE_t = sqrt(mean_{n, j, k, f} w_j (pred - true)^2)`` with :func:`latitude_weights`,
+    the mean over forecasts ``n``, latitudes ``j``, longitudes ``k`` and fields ``f``, i.e. the
+    root of the forecast-mean weighted MSE (WeatherBench 1, Rasp et al. 2020, eq. 1, averaged the
+    per-forecast RMSEs instead).
+
+    Args:
+        pred, true: ``(N, t, latitude, longitude[, fields])``.
+        latitude: ``(latitude,)`` in degrees.
+
+    Returns:
+        ``(t,)``.
+    """
+    pred, true, weights = _weather_prepare(pred, true, latitude, "latitude_weighted_rmse")
+    axes = (0,) + tuple(range(2, pred.ndim))
+    return jnp.sqrt(jnp.mean(weights * jnp.square(pred - true), axis=axes))
+
+
+def anomaly_correlation(pred, true, climatology, latitude, *, centered: bool = False):
+    """Latitude-weighted anomaly correlation coefficient per lead time (WeatherBench 2).
+
+    With anomalies ``a' = pred - climatology`` and ``b' = true - climatology`` (optionally minus
+    their weighted spatial mean, ``centered=True``), for each forecast ``n`` and lead time ``t``
+    ``ACC_{n,t} = sum_jk w_j a' b' / sqrt(sum_jk w_j a'^2 * sum_jk w_j b'^2)``, the sums over
+    latitude, longitude (and fields); the result is its mean over the forecasts.
+
+    Args:
+        pred, true: ``(N, t, latitude, longitude[, fields])``.
+        climatology: broadcastable to ``pred`` (e.g. ``(N, t, lat, lon[, F])`` for the
+            climatology at each valid time, or ``(lat, lon[, F])``).
+        latitude: ``(latitude,)`` in degrees.
+        centered: subtract each map's weighted mean anomaly first.
+
+    Returns:
+        ``(t,)``.
+    """
+    pred, true, weights = _weather_prepare(pred, true, latitude, "anomaly_correlation")
+    try:
+        climatology = jnp.broadcast_to(jnp.asarray(climatology, pred.dtype), pred.shape)
+    except ValueError as error:
+        raise ValueError(
+            f"anomaly_correlation: climatology of shape {jnp.shape(climatology)} does not "
+            f"broadcast to the forecasts' {pred.shape}"
+        ) from error
+    axes = tuple(range(2, pred.ndim))
+    pred_anomaly, true_anomaly = pred - climatology, true - climatology
+    if centered:
+        total = jnp.sum(jnp.broadcast_to(weights, pred.shape), axis=axes, keepdims=True)
+        pred_anomaly -= jnp.sum(weights * pred_anomaly, axis=axes, keepdims=True) / total
+        true_anomaly -= jnp.sum(weights * true_anomaly, axis=axes, keepdims=True) / total
+    covariance = jnp.sum(weights * pred_anomaly * true_anomaly, axis=axes)
+    norms = jnp.sum(weights * pred_anomaly**2, axis=axes) * jnp.sum(
+        weights * true_anomaly**2, axis=axes
+    )
+    return jnp.mean(covariance / jnp.sqrt(norms), axis=0)
