@@ -386,3 +386,39 @@ def test_encode_and_decode_jit(burgers):
     np.testing.assert_allclose(decoded_control, eager_control, atol=1e-6)
     np.testing.assert_allclose(decoded_state, state, atol=1e-5)
     np.testing.assert_allclose(decoded_control, control, atol=1e-5)
+
+
+def test_past_frames_channels_are_the_dwt_of_the_extended_past():
+    # A forecast layout (P = 5 of 12 frames known): the condition channels are the joint DWT of
+    # the past extended by repeating its last frame, checked against PyWavelets' dwt2.
+    config = encoding.EncodingConfig(wavelet="bior2.4", mode="periodization", level=1)
+    layout = encoding.make_layout(config, (12, 16, 1), None, past_frames=5)
+    rng = np.random.default_rng(3)
+    state = rng.normal(size=(2, 12, 16, 1)).astype(np.float32)
+    encoded = np.asarray(encoding.encode(layout, jnp.asarray(state)))
+    extended = np.concatenate([state[:, :5], np.repeat(state[:, 4:5], 7, axis=1)], axis=1)
+    s = layout.num_state_channels
+    assert layout.num_initial_channels == s == 4
+    for n in range(2):
+        approx, (horizontal, vertical, diagonal) = pywt.dwt2(
+            extended[n, ..., 0], "bior2.4", mode="periodization"
+        )
+        for band, expected in enumerate([approx, vertical, horizontal, diagonal]):
+            rows, cols = expected.shape
+            np.testing.assert_allclose(encoded[n, :rows, :cols, s + band], expected, atol=1e-5)
+    # Only the first 5 frames matter: changing the future changes no condition channel.
+    future = state.copy()
+    future[:, 5:] += 1.0
+    changed = np.asarray(encoding.encode(layout, jnp.asarray(future)))
+    np.testing.assert_array_equal(changed[..., s:], encoded[..., s:])
+    decoded, _ = encoding.decode(layout, jnp.asarray(encoded))
+    np.testing.assert_allclose(decoded, state, atol=1e-5)
+    known = layout.task_known_mask()
+    assert known[..., s:].all() and not known[..., :s].all()
+    identity = encoding.make_layout(
+        encoding.EncodingConfig(transform="identity"), (12, 16, 1), None, past_frames=5
+    )
+    rows = identity.task_known_mask()[:12, 0, 0]
+    np.testing.assert_array_equal(rows, np.arange(12) < 5)
+    with pytest.raises(ValueError, match="past_frames"):
+        encoding.make_layout(config, (12, 16, 1), None, past_frames=12)

@@ -85,7 +85,7 @@ def test_the_task_declares_the_forecast_mode():
 
 
 @pytest.mark.slow  # about 3 minutes on 2 CPU cores: the 3-D U-Nets compile slowly
-def test_the_task_runs_through_the_generic_driver_in_simulation_mode(tmp_path):
+def test_the_forecast_runs_through_the_generic_driver(tmp_path):
     import argparse
     import json
     import math
@@ -101,3 +101,14 @@ def test_the_task_runs_through_the_generic_driver_in_simulation_mode(tmp_path):
     result = json.loads((run / "metrics.json").read_text())
     assert set(result["metrics"]) == {"wdno", "ddpm", "fno"}
     assert all(math.isfinite(row["mse"]) for row in result["metrics"].values())
+    # The 12 known hours come back unchanged; the metrics score the 20 generated ones.
+    import xarray as xr
+
+    with xr.open_dataset(run / "predictions.nc") as predictions:
+        truth = predictions["t2m_true"].values
+        for name in ("wdno", "ddpm", "fno"):
+            forecast = predictions[f"t2m_{name}"].values
+            past = task.PAST_HOURS
+            np.testing.assert_array_equal(forecast[:, :past], truth[:, :past])
+            mse = np.mean((forecast[:, past:] - truth[:, past:]) ** 2)
+            assert result["metrics"][name]["mse"] == pytest.approx(mse, rel=1e-4)

@@ -132,7 +132,13 @@ def _train(task, run_dir, preset, data_dir, data, models, main, progress, mode) 
             if resumed is not None:
                 print(f"[train] {name}: resuming from the checkpoint of step {resumed}")
         record = simulators.MODELS[model].fit(
-            run_dir / name, data.state, data.control, preset=preset, mode=mode, progress=progress
+            run_dir / name,
+            data.state,
+            data.control,
+            preset=preset,
+            mode=mode,
+            past_frames=task.past_frames,
+            progress=progress,
         )
         summary[name] = record
         if main:
@@ -180,8 +186,9 @@ def _simulate(task, run_dir, preset, models, data, progress) -> pathlib.Path:
     for name in models:
         simulator = simulators.load(run_dir / name, use_ema=preset.use_ema)
         start = time.perf_counter()
+        known = data.state[:, 0] if task.past_frames == 1 else data.state[:, : task.past_frames]
         state = simulator.predict(
-            data.state[:, 0],
+            known,
             data.control,
             key=preset.seed,
             sampler=preset.sampler,
@@ -260,7 +267,7 @@ def _evaluate(task, run_dir, truth, predictions, attrs) -> dict:
         rows[name] = metrics.summarize(
             prediction,
             truth,
-            skip_initial=task.skip_initial,
+            skip_initial=task.past_frames if task.skip_initial else 0,
             spectral_axis=task.spectral_axis % truth.ndim,
         )
         rows[name]["train_s"] = trained.get(name, {}).get("train_seconds", float("nan"))
@@ -277,7 +284,8 @@ def _results_markdown(task: Task, run_dir: pathlib.Path, table: str, num_test: i
     record = rundir.read_run(run_dir)
     preset = record.preset
     hardware = record["hardware"]
-    metric = "over t > 0 " if task.skip_initial else ""
+    given = "t > 0" if task.past_frames == 1 else f"t >= {task.past_frames}"
+    metric = f"over {given} " if task.skip_initial else ""
     text = (
         f"# {task.title} simulation, preset `{preset.name}`\n\n"
         f"Test MSE {metric}(paper metric) on {num_test} test trajectories; "

@@ -89,7 +89,10 @@ class Task:
         transform: the default wavelet transform (wavelet, mode, level).
         spectral_axis: axis of a batched state array ``(N, T, *spatial, F)`` for the spectral
             error bands (a periodic spatial axis).
-        skip_initial: metrics skip ``t = 0`` (it is given in simulation; the paper's metric).
+        skip_initial: metrics skip the given frames (``t = 0``, the paper's metric; the first
+            ``past_frames`` for a forecast).
+        past_frames: leading state frames known in simulation: 1 (the initial state) or more
+            (a forecast from the past, e.g. ERA5's 12 hours); the models condition on them.
         reference: published numbers to quote beside ours (e.g. ``{"wdno": 1.4e-4}``), with
             ``reference_note`` saying where they come from.
         rollout: the true, differentiable solver, batched and channels-last:
@@ -126,6 +129,7 @@ class Task:
     transform: EncodingConfig = EncodingConfig()
     spectral_axis: int = -2
     skip_initial: bool = True
+    past_frames: int = 1
     reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
     reference_note: str = ""
     rollout: Callable | None = None
@@ -157,6 +161,10 @@ class Task:
                     f"Task {self.name!r}: preset {name!r} uses data preset {preset.data!r}; "
                     f"known: {sorted(self.data_presets)}"
                 )
+        if self.past_frames < 1:
+            raise ValueError(
+                f"Task {self.name!r}: past_frames must be >= 1, got {self.past_frames}"
+            )
         if self.dims[0] != "t":
             raise ValueError(f"Task {self.name!r}: dims must start with 't', got {self.dims}")
 

@@ -2,10 +2,11 @@
 
 A sample is one window of 32 consecutive hours of 2 m temperature on a latitude-longitude box,
 ``state (N, 32, lat, lon, 1)`` in kelvin, no control. The paper's task is a forecast: the past
-12 hours known, the next 20 generated as one trajectory (``known["forecast"] = ("past",)``). The
-generic encoding conditions on the first frame only, so the generic driver runs the ``simulation``
-mode (frame 0 known, 31 generated); the 12-frame forecast needs the generic changes listed in
-docs/era5.md. The transform is one level of bior1.3 over (t, latitude, longitude), zero boundaries.
+12 hours known, the next 20 generated as one trajectory. The Task says so with
+``past_frames = 12``: the generic driver's simulation conditions every model on the first 12
+frames (WDNO: their joint DWT, extended to 32 frames by repeating the last one, as always-known
+channels) and scores only the 20 generated ones. The transform is one level of bior1.3 over
+(t, latitude, longitude), zero boundaries.
 
 Data are not simulated but read from an ERA5 archive (:mod:`systems.era5.loader`): ``generate``
 cuts a split's windows from ``source`` (a CDS NetCDF file or a WeatherBench-style Zarr store) and
@@ -171,9 +172,7 @@ TASK = Task(
     transform=presets.ENCODING,
     spectral_axis=3,
     skip_initial=True,
+    past_frames=PAST_HOURS,
     reference={"wdno": 12.83},
-    reference_note=(
-        "Sec. 4.5 via secondary sources; region, resolution, years and split unknown, and the "
-        "12-hour forecast mode, not the 1-frame simulation mode run here"
-    ),
+    reference_note=("Sec. 4.5 via secondary sources; region, resolution, years and split unknown"),
 )

@@ -34,8 +34,10 @@ __all__ = [
 ]
 
 
-def _prepare(pred, true, *, skip_initial: bool, where: str):
-    """Checks shapes, converts to float arrays and drops the initial time level if asked."""
+def _prepare(pred, true, *, skip_initial: bool | int, where: str):
+    """Checks shapes, converts to float arrays and drops the initial time level if asked
+    (``skip_initial``: True or 1 drops ``t = 0``; an integer ``k`` drops the first ``k`` levels,
+    the known past of a forecast)."""
     pred = jnp.asarray(pred)
     true = jnp.asarray(true)
     if pred.shape != true.shape:
@@ -48,13 +50,14 @@ def _prepare(pred, true, *, skip_initial: bool, where: str):
             f"{where}: expected arrays of shape (N, t, ...) with at least 2 axes, "
             f"got shape {pred.shape}."
         )
-    if skip_initial:
-        if pred.shape[1] < 2:
+    skip = int(skip_initial)
+    if skip:
+        if pred.shape[1] < skip + 1:
             raise ValueError(
-                f"{where}: skip_initial=True needs at least 2 time levels on axis 1, "
-                f"got shape {pred.shape}."
+                f"{where}: skip_initial={skip_initial} needs at least {skip + 1} time levels on "
+                f"axis 1, got shape {pred.shape}."
             )
-        pred, true = pred[:, 1:], true[:, 1:]
+        pred, true = pred[:, skip:], true[:, skip:]
     dtype = jnp.result_type(pred.dtype, true.dtype, jnp.float32)
     return pred.astype(dtype), true.astype(dtype)
 

@@ -48,12 +48,24 @@ class Model:
     modes: tuple[str, ...] = ("simulation",)
 
     def fit(
-        self, workdir, state, control, *, preset, mode="simulation", monitor=None, progress=True
+        self,
+        workdir,
+        state,
+        control,
+        *,
+        preset,
+        mode="simulation",
+        past_frames=1,
+        monitor=None,
+        progress=True,
     ) -> dict:
-        """Train this model (:meth:`wdno.simulators.base.Simulator.fit`) for ``mode``."""
+        """Train this model (:meth:`wdno.simulators.base.Simulator.fit`) for ``mode``, with
+        ``past_frames`` leading state frames given (1: the initial state)."""
         if mode not in self.modes:
             raise ValueError(f"model {self.name!r} has no {mode!r} mode; it has {self.modes}")
         extra = {} if mode == "simulation" else {"mode": mode}
+        if past_frames != 1:
+            extra["past_frames"] = past_frames
         return self.implementation.fit(
             workdir,
             state,

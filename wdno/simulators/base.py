@@ -81,10 +81,12 @@ def check_conditions(layout, initial_state, control, where: str):
     """The initial states and controls as float32 arrays, checked against the layout."""
     initial_state = np.asarray(initial_state, np.float32)
     expected = (*layout.spatial_shape, layout.num_state_fields)
+    past = getattr(layout, "past_frames", 1)
+    if past > 1:  # a forecast: the first `past` frames are given
+        expected = (past, *expected)
     if initial_state.ndim != len(expected) + 1 or initial_state.shape[1:] != expected:
-        raise ValueError(
-            f"{where}: initial_state must be (N, *{expected}), got {initial_state.shape}"
-        )
+        what = "initial_state" if past == 1 else f"the {past} known frames (initial_state)"
+        raise ValueError(f"{where}: {what} must be (N, *{expected}), got {initial_state.shape}")
     if not layout.num_control_fields:
         if control is not None:
             raise ValueError(f"{where}: this simulator has no control; got control=")

@@ -62,6 +62,7 @@ class DiffusionSimulator:
         preset,
         transform: str = "wavelet",
         mode: str = "simulation",
+        past_frames: int = 1,
         weight_channels: bool = True,
         monitor=None,
         progress: bool = True,
@@ -77,6 +78,7 @@ class DiffusionSimulator:
             mode: ``"simulation"`` (``u0`` and the control known, the state generated) or
                 ``"control"`` (``u0`` and the final state known, state and control generated
                 jointly: the model :mod:`wdno.control` guides, spec §2.3).
+            past_frames: leading state frames given in simulation (1: ``u0``; more: a forecast).
             weight_channels: weigh each channel's loss by its relative scale.
             monitor: ``monitor(simulator, step) -> dict`` every ``preset.eval_every`` steps
                 (:func:`wdno.simulators.base.train_and_record`).
@@ -99,6 +101,7 @@ class DiffusionSimulator:
             state.shape[1:],
             None if control is None else control.shape[1:],
             target=mode == "control",
+            past_frames=past_frames,
         )
         start = time.perf_counter()
         encoded = encoding.encode_dataset(layout, state, control)
@@ -127,6 +130,7 @@ class DiffusionSimulator:
             {
                 "implementation": cls.implementation,
                 "mode": mode,
+                "past_frames": past_frames,
                 "encoding": configs.to_json(enc),
                 "state_shape": list(state.shape[1:]),
                 "control_shape": None if control is None else list(control.shape[1:]),
@@ -162,6 +166,7 @@ class DiffusionSimulator:
             description["state_shape"],
             description["control_shape"],
             target=description.get("mode", "simulation") == "control",
+            past_frames=description.get("past_frames", 1),
         )
         model, restored = base.restore_model(workdir, use_ema)
         train_config = restored.config.get("train", {})

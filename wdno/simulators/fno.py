@@ -28,8 +28,15 @@ __all__ = ["FNOSimulator", "fno_inputs", "field_scales", "time_loss_mask"]
 
 
 def fno_inputs(layout: encoding.TrajectoryLayout, initial_state, control) -> jax.Array:
-    """``(N, T, *spatial, Fs + Fc)``: ``u0`` repeated over time, then the extended control."""
-    parts = [fno.broadcast_initial_state(jnp.asarray(initial_state), layout.num_times)]
+    """``(N, T, *spatial, Fs + Fc)``: ``u0`` repeated over time (with ``P > 1`` known frames: those,
+    then the last one repeated), then the extended control."""
+    initial_state = jnp.asarray(initial_state)
+    if layout.past_frames == 1:
+        parts = [fno.broadcast_initial_state(initial_state, layout.num_times)]
+    else:
+        repeats = layout.num_times - layout.past_frames
+        last = jnp.repeat(initial_state[:, -1:], repeats, axis=1)
+        parts = [jnp.concatenate([initial_state, last], axis=1)]
     if layout.num_control_fields:
         parts.append(encoding.extend_control(control))
     return jnp.concatenate(parts, axis=-1)
@@ -43,10 +50,10 @@ def field_scales(state: np.ndarray, control: np.ndarray | None) -> np.ndarray:
     return normalization.scales_from_max(np.concatenate(scales))
 
 
-def time_loss_mask(num_times: int, num_spatial_axes: int) -> np.ndarray:
-    """``(1, T, 1, ..., 1)`` weights: 0 at the given ``t = 0``, 1 elsewhere."""
+def time_loss_mask(num_times: int, num_spatial_axes: int, past_frames: int = 1) -> np.ndarray:
+    """``(1, T, 1, ..., 1)`` weights: 0 at the given first ``past_frames`` levels, 1 elsewhere."""
     weights = np.ones((1, num_times) + (1,) * (num_spatial_axes + 1), np.float32)
-    weights[:, 0] = 0.0
+    weights[:, :past_frames] = 0.0
     return weights
 
 
@@ -73,6 +80,7 @@ class FNOSimulator:
         control: np.ndarray | None,
         *,
         preset,
+        past_frames: int = 1,
         monitor=None,
         progress=True,
     ) -> dict:
@@ -86,18 +94,20 @@ class FNOSimulator:
             dataclasses.replace(preset.encoding, transform="identity"),
             state.shape[1:],
             None if control is None else control.shape[1:],
+            past_frames=past_frames,
         )
         start = time.perf_counter()
         normalizer = normalization.Normalizer(field_scales(state, control))
         scale = normalizer.scale
-        inputs = np.asarray(fno_inputs(layout, state[:, 0], control)) / scale
+        known = state[:, 0] if past_frames == 1 else state[:, :past_frames]
+        inputs = np.asarray(fno_inputs(layout, known, control)) / scale
         targets = state / scale[: layout.num_state_fields]
         network = dataclasses.replace(
             preset.fno, in_channels=inputs.shape[-1], out_channels=layout.num_state_fields
         )
         model = fno.FNO(network, rngs=nnx.Rngs(preset.seed))
         config = preset.train_config
-        mask = time_loss_mask(layout.num_times, len(layout.spatial_shape))
+        mask = time_loss_mask(layout.num_times, len(layout.spatial_shape), past_frames)
         stream = batches.minibatches(
             {"inputs": inputs, "targets": targets},
             config.batch_size,
@@ -110,6 +120,7 @@ class FNOSimulator:
                 "implementation": cls.implementation,
                 "state_shape": list(state.shape[1:]),
                 "control_shape": None if control is None else list(control.shape[1:]),
+                "past_frames": past_frames,
                 "num_train": len(state),
             },
             normalizer,
@@ -134,6 +145,7 @@ class FNOSimulator:
             encoding.EncodingConfig(transform="identity"),
             description["state_shape"],
             description["control_shape"],
+            past_frames=description.get("past_frames", 1),
         )
         model, restored = base.restore_model(workdir, use_ema)
         return cls(
@@ -160,7 +172,10 @@ class FNOSimulator:
             )
             outputs.append(np.asarray(state)[rows])
         state = np.concatenate(outputs)
-        state[:, 0] = initial_state
+        if layout.past_frames == 1:
+            state[:, 0] = initial_state
+        else:
+            state[:, : layout.past_frames] = initial_state
         return state
 
 

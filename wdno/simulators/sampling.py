@@ -101,7 +101,10 @@ def _sample_batch(
     shape = (batch_size, *layout.shape)
     clip_range = (-1.0, 1.0) if clip else None
     state = jnp.zeros((batch_size, *layout.grid_shape, layout.num_state_fields))
-    state = state.at[:, 0].set(initial_state)
+    if layout.past_frames == 1:
+        state = state.at[:, 0].set(initial_state)
+    else:  # a forecast: the known leading frames
+        state = state.at[:, : layout.past_frames].set(initial_state)
     known_values = normalizer.normalize(encoding.encode(layout, state, control))
     denoise = diffusion.noise_predictor(nnx.merge(graphdef, weights), schedule, prediction)
     options = dict(known_mask=known_mask, known_values=known_values, clip_range=clip_range)
@@ -135,7 +138,8 @@ def simulate(
         layout: the encoding the model was trained on.
         normalizer: its channel scales.
         schedule: its diffusion schedule.
-        initial_state: ``(N, *spatial, Fs)``.
+        initial_state: ``(N, *spatial, Fs)``, or the ``P`` known leading frames
+            ``(N, P, *spatial, Fs)`` for a layout with ``past_frames = P > 1`` (a forecast).
         control: ``(N, T - 1, *spatial, Fc)`` or None when the layout has no control.
         key: PRNG key or seed; batch ``b`` uses ``fold_in(key, b)``.
         sampler: sampler settings.
@@ -167,8 +171,12 @@ def simulate(
         if decoded is not None:
             controls.append(np.asarray(decoded)[rows])
     state = np.concatenate(states)
-    error = np.abs(state[:, 0] - initial_state).reshape(num, -1).max(axis=1)
-    state[:, 0] = initial_state
+    known = state[:, 0] if layout.past_frames == 1 else state[:, : layout.past_frames]
+    error = np.abs(known - initial_state).reshape(num, -1).max(axis=1)
+    if layout.past_frames == 1:
+        state[:, 0] = initial_state
+    else:
+        state[:, : layout.past_frames] = initial_state
     return Simulation(
         state=state,
         control=np.concatenate(controls) if controls else None,

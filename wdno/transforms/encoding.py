@@ -21,7 +21,12 @@ encoding turns it into one channels-last array a U-Net can denoise, and back:
    control task, spec §2.3: ``u0`` and the target final state ``u_T`` given) carries the final
    state the same way: its spatial DWT in further channels (wavelet), or the last time row of the
    state channels (physical space). The original packs ``u0`` and ``u_T`` into two halves of one
-   channel; separate channels say the same without sharing rows.
+   channel; separate channels say the same without sharing rows. A layout with
+   ``past_frames = P > 1`` (forecasting: the first ``P`` frames given, e.g. 12 past hours of
+   weather) carries, instead of ``u0``'s spatial DWT, the joint space-time DWT of the known
+   frames extended to ``T`` frames by repeating the last known one (the control's rule of step 1):
+   one channel per state band, aligned with the state's own coefficients. In physical space the
+   first ``P`` time rows are known.
 4. **Padding.** The canvas is zero-padded at the end of every grid axis up to a multiple of
    ``pad_multiple`` (the U-Net halves its input ``len(dim_mults) - 1`` times). Padded entries are
    known zeros.
@@ -87,6 +92,8 @@ class TrajectoryLayout:
         num_state_fields: state fields ``Fs`` (last axis of the state array).
         num_control_fields: control fields ``Fc`` (0 when there is no control).
         target: the final state ``u(T)`` is carried as a condition (the control task).
+        past_frames: how many leading state frames are given (1: the initial state; more: a
+            forecast from the past, step 3).
     """
 
     config: EncodingConfig
@@ -95,6 +102,14 @@ class TrajectoryLayout:
     num_state_fields: int
     num_control_fields: int
     target: bool = False
+    past_frames: int = 1
+
+    def __post_init__(self):
+        if not 1 <= self.past_frames < self.num_times:
+            raise ValueError(
+                f"TrajectoryLayout.past_frames: expected 1 <= past_frames < {self.num_times} "
+                f"(the time levels), got {self.past_frames}"
+            )
 
     # ---- derived geometry -------------------------------------------------------------------
     @property
@@ -159,13 +174,17 @@ class TrajectoryLayout:
 
     @property
     def num_initial_channels(self) -> int:
-        """Channels of the initial-state condition (wavelet only)."""
-        return self.initial_coeffs.num_channels if self.is_wavelet else 0
+        """Channels of the initial-state (or past-frames) condition (wavelet only)."""
+        if not self.is_wavelet:
+            return 0
+        if self.past_frames > 1:
+            return self.num_state_channels
+        return self.initial_coeffs.num_channels
 
     @property
     def num_target_channels(self) -> int:
         """Channels of the final-state condition (wavelet layouts made with ``target=True``)."""
-        return self.num_initial_channels if self.target else 0
+        return self.initial_coeffs.num_channels if self.target and self.is_wavelet else 0
 
     @property
     def num_condition_channels(self) -> int:
@@ -190,7 +209,13 @@ class TrajectoryLayout:
         if not self.is_wavelet:
             return state_names + control_names
         names = self.trajectory_coeffs.channel_names(state_names + control_names)
-        initial = self.initial_coeffs.channel_names([f"{n}(t=0)" for n in state_names])
+        if self.past_frames == 1:
+            initial = self.initial_coeffs.channel_names([f"{n}(t=0)" for n in state_names])
+        else:
+            past = [f"{n}(t<{self.past_frames})" for n in state_names]
+            initial = self.trajectory_coeffs.channel_names(past + control_names)[
+                : self.num_state_channels
+            ]
         target = self.initial_coeffs.channel_names([f"{n}(t=T)" for n in state_names])
         return names + initial + (target if self.target else [])
 
@@ -214,7 +239,12 @@ class TrajectoryLayout:
                 band_shape = traj.band_shapes[channel % traj.num_bands]
                 mask[..., channel] = ~self._valid_region(band_shape)
             init = self.initial_coeffs
+            past = self.past_frames > 1
             for channel in range(self.num_condition_channels):  # initial (and target) bands
+                if past and channel < self.num_initial_channels:  # past: like the state bands
+                    band_shape = traj.band_shapes[channel % traj.num_bands]
+                    mask[..., n + channel] = ~self._valid_region(band_shape)
+                    continue
                 band_shape = init.band_shapes[channel % init.num_bands]
                 region = self._valid_region((self.canvas_shape[0], *band_shape))
                 mask[..., n + channel] = ~region
@@ -244,7 +274,7 @@ class TrajectoryLayout:
             known[..., s + c : s + c + i] |= initial_state
             known[..., s + c + i :] |= target
         else:
-            known[0, ..., :s] |= initial_state
+            known[: self.past_frames, ..., :s] |= initial_state
             known[self.num_times - 1, ..., :s] |= target
         return known
 
@@ -267,11 +297,12 @@ def make_layout(
     control_shape: Sequence[int] | None = None,
     *,
     target: bool = False,
+    past_frames: int = 1,
 ) -> TrajectoryLayout:
     """Layout for states shaped ``(T, *spatial, Fs)`` and controls ``(T - 1, *spatial, Fc)``.
 
     Shapes are per sample (no batch axis). ``target=True`` adds the final-state condition of
-    the control task.
+    the control task; ``past_frames`` is the number of leading state frames given.
     """
     state_shape = tuple(int(n) for n in state_shape)
     if len(state_shape) < 3:
@@ -296,6 +327,7 @@ def make_layout(
         num_state_fields=state_shape[-1],
         num_control_fields=num_control_fields,
         target=bool(target),
+        past_frames=int(past_frames),
     )
 
 
@@ -363,8 +395,24 @@ def encode(
         trajectory, cfg.wavelet, level=cfg.level, mode=cfg.mode, axes=tuple(range(1, 1 + ndim))
     )
     packed = _pad_to(wavelets.pack(coeffs), layout.canvas_shape)
-    frames = [state[:, 0], state[:, -1]] if layout.target else [state[:, 0]]
-    return jnp.concatenate([packed, *(_frame_channels(layout, u) for u in frames)], axis=-1)
+    if layout.past_frames == 1:
+        conditions = [_frame_channels(layout, state[:, 0])]
+    else:
+        conditions = [_past_channels(layout, state[:, : layout.past_frames])]
+    if layout.target:
+        conditions.append(_frame_channels(layout, state[:, -1]))
+    return jnp.concatenate([packed, *conditions], axis=-1)
+
+
+def _past_channels(layout: TrajectoryLayout, past: jax.Array) -> jax.Array:
+    """The known frames ``(N, P, *spatial, Fs)`` as condition channels: extended to ``T`` frames
+    by repeating the last one, then the same joint DWT as the trajectory (step 3 above)."""
+    cfg = layout.config
+    repeats = layout.num_times - past.shape[1]
+    extended = jnp.concatenate([past, jnp.repeat(past[:, -1:], repeats, axis=1)], axis=1)
+    axes = tuple(range(1, 2 + len(layout.spatial_shape)))
+    coeffs = wavelets.wavedec(extended, cfg.wavelet, level=cfg.level, mode=cfg.mode, axes=axes)
+    return _pad_to(wavelets.pack(coeffs), layout.canvas_shape)
 
 
 def _frame_channels(layout: TrajectoryLayout, frame: jax.Array) -> jax.Array:
