@@ -8,6 +8,7 @@ trained model learns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import pathlib
 
@@ -33,6 +34,7 @@ T, X = heat.NUM_INTERVALS + 1, heat.NUM_POINTS
 SAMPLER = SamplerConfig(num_steps=4)
 
 
+@functools.lru_cache(maxsize=None)  # one untrained model per layout, shared by the tests
 def _model(transform="wavelet", target=True, seed=0):
     config = encoding.EncodingConfig(transform=transform, wavelet="bior2.4", level=1)
     layout = encoding.make_layout(config, (T, X, 1), (T - 1, X, 1), target=target)
@@ -105,7 +107,7 @@ def test_zero_guidance_equals_unguided_joint_sampling(transform):
 
 
 def test_returned_objective_is_the_solvers():
-    model = _model()
+    model = _model("wavelet")
     u0, target = _problems(num=4)
     controller = Controller(
         model,
@@ -140,7 +142,7 @@ def test_guidance_moves_the_control_toward_the_closed_form_optimum():
     def shifted(state, control, given):
         return jnp.sum((control - 0.3) ** 2)
 
-    model = _model()
+    model = _model("wavelet")
     u0, target = _problems(num=4)
     distances = []
     for scale in (0.0, 0.03, 0.3):
@@ -168,7 +170,7 @@ def test_cosine_beta_weights_follow_the_schedule():
 
 
 def test_bad_inputs_fail_before_compilation():
-    model = _model()
+    model = _model("wavelet")
     u0, target = _problems()
     with pytest.raises(ValueError, match="scalar"):
         Controller(model, objective=lambda s, c, g: c.sum(axis=0))
@@ -184,7 +186,7 @@ def test_bad_inputs_fail_before_compilation():
     with pytest.raises(ValueError, match="target"):
         Controller(model, objective=lambda s, c, g: jnp.sum(s[-1] - g["goal"]))
     with pytest.raises(ValueError, match="trained for simulation"):
-        Controller(_model(target=False), objective=energy)
+        Controller(_model("wavelet", False), objective=energy)
     controller = Controller(model, objective=energy, sampler=SAMPLER)
     with pytest.raises(ValueError, match=r"initial_state must be \(N, \*\(16, 1\)\)"):
         controller.sample(u0[:, :8], target)
