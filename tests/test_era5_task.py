@@ -112,3 +112,19 @@ def test_the_forecast_runs_through_the_generic_driver(tmp_path):
             np.testing.assert_array_equal(forecast[:, :past], truth[:, :past])
             mse = np.mean((forecast[:, past:] - truth[:, past:]) ** 2)
             assert result["metrics"][name]["mse"] == pytest.approx(mse, rel=1e-4)
+
+
+def test_cli_generate_and_a_missing_source(tmp_path, capsys):
+    from experiments import cli
+
+    out = tmp_path / "data"
+    assert (
+        cli.main(["era5", "generate", "--split", "test", "--preset", "tiny", "--out", str(out)])
+        == 0
+    )
+    split = task.read_split(out, "test")
+    assert split.state.shape[1:] == (32, 8, 8, 1) and split.control is None
+    missing = tmp_path / "nowhere.nc"
+    args = ["era5", "generate", "--split", "train", "--preset", "tiny", "--out", str(tmp_path)]
+    assert cli.main([*args, "--source", str(missing)]) == 2
+    assert "nowhere.nc" in capsys.readouterr().err

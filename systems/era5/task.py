@@ -37,6 +37,7 @@ def data_file(data_dir, split: str) -> pathlib.Path:
 
 
 def _source(data_dir: pathlib.Path, preset: presets.DataPreset, source) -> list:
+    synthesize = source is None and preset.synthetic  # a user's source is never invented
     if source is None:
         source = preset.source
     if source is None:
@@ -46,7 +47,7 @@ def _source(data_dir: pathlib.Path, preset: presets.DataPreset, source) -> list:
         )
     sources = [source] if isinstance(source, (str, pathlib.Path)) else list(source)
     sources = [s if "://" in str(s) else data_dir / s for s in sources]
-    if preset.synthetic and len(sources) == 1 and not pathlib.Path(sources[0]).exists():
+    if synthesize and len(sources) == 1 and not pathlib.Path(sources[0]).exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         first = min(np.datetime64(a, "h") for a, _ in preset.periods.values())
         last = max(np.datetime64(b, "D") + 1 for _, b in preset.periods.values())
