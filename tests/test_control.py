@@ -34,7 +34,7 @@ T, X = heat.NUM_INTERVALS + 1, heat.NUM_POINTS
 SAMPLER = SamplerConfig(num_steps=4)
 
 
-@functools.lru_cache(maxsize=None)  # one untrained model per layout, shared by the tests
+@functools.cache  # one untrained model per layout, shared by the tests
 def _model(transform="wavelet", target=True, seed=0):
     config = encoding.EncodingConfig(transform=transform, wavelet="bior2.4", level=1)
     layout = encoding.make_layout(config, (T, X, 1), (T - 1, X, 1), target=target)

@@ -232,6 +232,10 @@ def _write(
             variables[f"{field.name}_{name}"] = (control_dims, control[..., index])
     for name, objective in objectives.items():
         variables[f"J_{name}"] = (("sample",), objective)
+        final = np.mean((states[name][:, -1] - target) ** 2, axis=tuple(range(1, target.ndim)))
+        variables[f"misfit_{name}"] = (("sample",), final)
+        energy = np.sum(controls[name] ** 2, axis=tuple(range(1, controls[name].ndim)))
+        variables[f"energy_{name}"] = (("sample",), energy)
     coords = {"sample": np.arange(num), **test.coords}
     coords[task.control_time_dim] = np.asarray(test.coords["t"])[:-1]
     dataset = xr.Dataset(
