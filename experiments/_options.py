@@ -260,6 +260,29 @@ class _System:
         )
         return 0
 
+    def superres(self, args) -> int:
+        from experiments import _burgers_superres
+
+        run = self.run_dir(args)
+        result = _burgers_superres.run(
+            run, factor=args.factor, num=args.num, num_levels=args.levels, steps=args.steps
+        )
+        print(f"super-resolution x{result['factor']} of {result['num_test']} test trajectories")
+        print("level  grid        MSE native  MSE nearest  MSE linear")
+        for row in result["levels"]:
+            grid = "x".join(str(n) for n in row["shape"])
+            print(
+                f"x{row['factor']:<5} {grid:<11} {row['mse_native']:<11.3e} "
+                f"{row['mse_nearest']:<12.3e} {row['mse_linear']:.3e}"
+            )
+        base = result["baseline"]
+        print(
+            f"baseline (base WDNO interpolated): nearest {base['mse_nearest']:.3e}, "
+            f"linear {base['mse_linear']:.3e}"
+        )
+        print(f"wrote {run}/superres.nc, {run}/superres.json, {result['figure']}")
+        return 0
+
     # ---- parsers -------------------------------------------------------------------------------
     def add_verbs(self, verbs) -> None:
         task = self.task
@@ -366,6 +389,31 @@ class _System:
                     help="only the control models (no solver gradient, hybrid or floors)",
                 )
             parser.set_defaults(func=func)
+        if self.name == "burgers":
+            parser = verbs.add_parser(
+                "superres",
+                help="train the super-resolution model and super-resolve the test set",
+                description="Trains <run>/superres (the SRM, on the run's training set at 81x120 "
+                "and its coarser levels) if needed, generates the test set at --factor (if "
+                "missing), simulates the base level with <run>/wdno and refines it 2x per level "
+                "to --factor. Writes <run>/superres.nc, superres.json (MSE per level at native "
+                "resolution and nearest/linear-interpolated to the finest grid, and the "
+                "interpolated base WDNO baseline) and figures/superres.png.",
+            )
+            self.run_options(parser, preset=False)
+            parser.add_argument(
+                "--factor", type=int, choices=(2, 4, 8), default=8, help="default: 8 (641x960)"
+            )
+            parser.add_argument(
+                "--num", type=number(), default=None, help="test trajectories (default: preset)"
+            )
+            parser.add_argument(
+                "--levels", type=number(int, 2), default=4, help="SRM training levels (default 4)"
+            )
+            parser.add_argument(
+                "--steps", type=number(), default=None, help="SRM steps (default: the run preset's)"
+            )
+            parser.set_defaults(func=self.superres)
 
 
 def add_system(

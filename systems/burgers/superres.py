@@ -17,6 +17,9 @@ pairs`) gives exactly the stored grid of the next coarser factor (:mod:`systems.
 
 The generator (:mod:`systems.burgers.generate`) solves on the finest grid and sub-samples, so data
 generated at factors ``k`` and ``2k`` with the same seed satisfy these identities exactly (tested).
+
+The experiment (train the SRM, super-resolve the test set, score) is
+:mod:`experiments._burgers_superres` (the `wdno burgers superres` verb).
 """
 
 from __future__ import annotations

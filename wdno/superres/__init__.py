@@ -16,6 +16,7 @@ model is trained on several resolution pairs and applied repeatedly beyond the f
   and a resumable stream that draws a random pair per step (one compiled shape per pair).
 * :mod:`~wdno.superres.cascade`: base trajectories refined level by level with a denoiser
   callable, conditioned on the known conditions at every level.
+* :mod:`~wdno.superres.simulator`: the trained SRM (fit on every pair, save, load, upscale).
 
 Nothing here knows a particular system; ``systems/<name>/superres.py`` adds grid checks.
 """
@@ -29,12 +30,14 @@ from wdno.superres.batches import (
 from wdno.superres.cascade import Level, refine, super_resolve
 from wdno.superres.layout import SuperResLayout, make_layout
 from wdno.superres.pairs import downsample, resolution_levels, resolution_pairs
+from wdno.superres.simulator import SuperResolutionModel
 
 __all__ = [
     "Level",
     "MultiResolutionData",
     "MultiResolutionMinibatches",
     "SuperResLayout",
+    "SuperResolutionModel",
     "downsample",
     "make_layout",
     "multiresolution_minibatches",
