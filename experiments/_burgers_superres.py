@@ -242,7 +242,7 @@ def _run(
     ]
     levels = model.upscale(
         base_state, f0, conditions, factor=factor, key=preset.seed, sampler=sampler,
-        batch_size=batch_size,
+        batch_size=batch_size, progress=progress,
     )  # fmt: skip
     seconds["superres"] = time.perf_counter() - start
 

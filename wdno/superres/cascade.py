@@ -42,6 +42,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from wdno import diffusion
 from wdno.simulators.sampling import SamplerConfig
@@ -152,6 +153,7 @@ def super_resolve(
     key: jax.Array | int = 0,
     sampler: SamplerConfig | None = None,
     batch_size: int = 16,
+    progress: bool = False,
 ) -> list[Level]:
     """Refine base trajectories level by level (module design notes).
 
@@ -169,6 +171,7 @@ def super_resolve(
         key: PRNG key or seed; level ``k`` batch ``b`` uses ``fold_in(fold_in(key, k), b)``.
         sampler: sampler settings (default: DDIM, 50 steps, eta 1, clipping).
         batch_size: trajectories per compiled call.
+        progress: a progress bar per level.
 
     Returns:
         ``len(conditions) + 1`` :class:`Level` entries, the base level first.
@@ -201,7 +204,9 @@ def super_resolve(
         sample = jax.jit(functools.partial(_sample_level, denoise_fn, layout, sampler))
         level_key = jax.random.fold_in(key, index)
         parts = {"state": [], "control": [], "coefficients": []}
-        for number, (rows, picked) in enumerate(batches.padded_batches(num, batch_size)):
+        padded = list(batches.padded_batches(num, batch_size))
+        bar = tqdm(padded, desc=f"super-resolve x{2**index}", disable=not progress)
+        for number, (rows, picked) in enumerate(bar):
             outputs = sample(
                 scale,
                 schedule,

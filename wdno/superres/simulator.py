@@ -209,6 +209,7 @@ class SuperResolutionModel:
         key: jax.Array | int = 0,
         sampler: SamplerConfig | None = None,
         batch_size: int = 16,
+        progress: bool = False,
     ) -> list[cascade.Level]:
         """Refine base trajectories 2x per level up to ``factor``; every level, base first.
 
@@ -223,6 +224,7 @@ class SuperResolutionModel:
             key: PRNG key or seed.
             sampler: sampler settings (default DDIM 50 steps, eta 1, clipping).
             batch_size: trajectories per compiled sampling call.
+            progress: a progress bar per level.
 
         Returns:
             ``log2(factor) + 1`` :class:`wdno.superres.cascade.Level` entries.
@@ -248,4 +250,5 @@ class SuperResolutionModel:
             key=key,
             sampler=sampler,
             batch_size=batch_size,
+            progress=progress,
         )
