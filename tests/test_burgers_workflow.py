@@ -162,6 +162,9 @@ def test_metrics_recomputed_independently_from_the_predictions(demo_run):
         norms = np.linalg.norm((pred - truth).reshape(len(pred), -1), axis=1)
         relative = np.mean(norms / np.linalg.norm(truth.reshape(len(truth), -1), axis=1))
         assert row["relative_l2"] == pytest.approx(relative, rel=1e-5)
+        # PDEBench's nRMSE: spatial RMS error over the truth's, per sample and time, averaged.
+        ratio = np.sqrt(np.mean((pred - truth) ** 2, axis=2) / np.mean(truth**2, axis=2))
+        assert row["nrmse"] == pytest.approx(np.mean(ratio), rel=1e-4)
         per_time = np.mean(np.abs(dataset[f"u_{kind}"].values - dataset["u_true"].values), (0, 2))
         np.testing.assert_allclose(result["per_time_mae"][kind], per_time, rtol=1e-5, atol=1e-7)
 

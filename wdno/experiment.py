@@ -270,6 +270,8 @@ def _evaluate(task, run_dir, truth, predictions, attrs) -> dict:
             skip_initial=task.past_frames if task.skip_initial else 0,
             spectral_axis=task.spectral_axis % truth.ndim,
         )
+        skip = task.past_frames if task.skip_initial else 0
+        rows[name]["nrmse"] = float(metrics.nrmse(prediction, truth, skip_initial=skip))
         rows[name]["train_s"] = trained.get(name, {}).get("train_seconds", float("nan"))
         rows[name]["simulate_s"] = simulate_seconds.get(name, float("nan"))
         curves[name] = np.asarray(metrics.per_time_mae(prediction, truth)).tolist()

@@ -26,6 +26,7 @@ __all__ = [
     "latitude_weights",
     "max_error",
     "mean_absolute_error",
+    "nrmse",
     "per_time_mae",
     "relative_l2",
     "simulation_mse",
@@ -109,6 +110,25 @@ def relative_l2(pred, true, *, skip_initial: bool = True):
     true_norm = jnp.sqrt(jnp.sum(jnp.square(true), axis=axes))
     per_sample = error_norm / true_norm
     return per_sample, jnp.mean(per_sample)
+
+
+def nrmse(pred, true, *, skip_initial: bool | int = True):
+    """PDEBench's normalised RMSE (Takamoto et al. 2022, ``err_nRMSE`` with ``if_mean``):
+
+        nRMSE = mean_{n, t, f} ||pred[n, t, ..., f] - true[n, t, ..., f]|| / ||true[n, t, ..., f]||
+
+    the spatial L2 error of every sample, time level and field relative to the truth's norm,
+    averaged. Arrays are ``(N, T, *spatial, F)`` (the field axis last); ``skip_initial`` as in
+    :func:`simulation_mse`. A truth that vanishes at some time level makes it infinite, as in
+    PDEBench.
+    """
+    pred, true = _prepare(pred, true, skip_initial=skip_initial, where="nrmse")
+    if pred.ndim < 4:
+        raise ValueError(f"nrmse: expected (N, T, *spatial, F) arrays, got shape {pred.shape}")
+    spatial = tuple(range(2, pred.ndim - 1))
+    error = jnp.sqrt(jnp.mean(jnp.square(pred - true), axis=spatial))
+    norm = jnp.sqrt(jnp.mean(jnp.square(true), axis=spatial))
+    return jnp.mean(error / norm)
 
 
 def per_time_mae(pred, true, *, skip_initial: bool = False):
