@@ -16,12 +16,13 @@ import pathlib
 import numpy as np
 
 from systems.advection import generate, presets
+from wdno.io import pdebench
 from wdno.io.pdebench import open_pdebench
 from wdno.task import FieldSpec, Task, Trajectories
 
 __all__ = ["TASK", "TEST_FRACTION", "data_file", "generate_split", "read_pdebench", "read_split"]
 
-TEST_FRACTION = 0.1  # PDEBench's test_ratio: the last 10% of a file
+TEST_FRACTION = pdebench.TEST_FRACTION
 
 
 def _is_file(data_dir) -> bool:
@@ -30,9 +31,7 @@ def _is_file(data_dir) -> bool:
 
 def data_file(data_dir, split: str) -> pathlib.Path:
     """``<data_dir>/<split>.hdf5``, or ``data_dir`` itself when it is a (PDEBench) file."""
-    if _is_file(data_dir):
-        return pathlib.Path(data_dir)
-    return pathlib.Path(data_dir) / f"{split}.hdf5"
+    return pdebench.split_file(data_dir, split)
 
 
 def generate_split(
@@ -85,22 +84,8 @@ def read_pdebench(
 
 def read_split(data_dir, split: str, limit: int | None = None) -> Trajectories:
     """The first ``limit`` trajectories of a split: ``u (N, T, X, 1)``, no control."""
-    path = data_file(data_dir, split)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found; generate it with `wdno advection generate --split {split} "
-            f"--out {data_dir}` (or run `wdno advection demo`), or pass a PDEBench file"
-        )
-    with open_pdebench(path) as reader:
-        total = len(reader)
-    start, stop = 0, total
-    if _is_file(data_dir):  # one PDEBench file: train its first 90%, test the rest
-        boundary = int(total * (1 - TEST_FRACTION))
-        start, stop = (0, boundary) if split == "train" else (boundary, total)
-    if limit is not None:
-        if limit > stop - start:
-            raise ValueError(f"{path} holds {stop - start} {split} trajectories, {limit} requested")
-        stop = start + limit
+    hint = f"generate it with `wdno advection generate --split {split} --out {data_dir}`"
+    path, start, stop = pdebench.split_range(data_dir, split, limit, hint)
     return read_pdebench(path, start, stop)
 
 

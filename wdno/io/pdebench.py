@@ -54,3 +54,34 @@ def open_pdebench(path) -> Reader:
     )
     reader.coords["t"] = reader.coords["t"][: next(iter(shapes.values()))[1]]
     return reader
+
+
+TEST_FRACTION = 0.1  # PDEBench's test_ratio: a single file's last 10 % is its test split
+
+
+def split_file(data_dir, split: str) -> pathlib.Path:
+    """``<data_dir>/<split>.hdf5``, or ``data_dir`` itself when it is one (PDEBench) file."""
+    data_dir = pathlib.Path(data_dir)
+    return data_dir if data_dir.is_file() else data_dir / f"{split}.hdf5"
+
+
+def split_range(
+    data_dir, split: str, limit: int | None, hint: str
+) -> tuple[pathlib.Path, int, int]:
+    """``(path, start, stop)`` of the first ``limit`` trajectories of ``split``: the whole
+    ``<split>.hdf5`` of a data directory, or, for one PDEBench file, its first 90 % (train) or the
+    rest (test). ``hint`` says how to make a missing file."""
+    path = split_file(data_dir, split)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; {hint}, or pass a PDEBench file")
+    with open_pdebench(path) as reader:
+        total = len(reader)
+    start, stop = 0, total
+    if pathlib.Path(data_dir).is_file():
+        boundary = int(total * (1 - TEST_FRACTION))
+        start, stop = (0, boundary) if split == "train" else (boundary, total)
+    if limit is not None:
+        if limit > stop - start:
+            raise ValueError(f"{path} holds {stop - start} {split} trajectories, {limit} requested")
+        stop = start + limit
+    return path, start, stop
