@@ -5,12 +5,15 @@ names (``t2m``, ``t``, ``z``), time as ``time`` or (since 2024) ``valid_time``, 
 descending from 90 to -90, longitude in [0, 360) or [-180, 180), and pressure levels as ``level``
 or ``pressure_level``. WeatherBench (1 and 2) Zarr stores use long names (``2m_temperature``,
 ``temperature``), ``time``, ``latitude``/``lat``, ``longitude``/``lon`` (ascending) and ``level``.
+The CDS's GRIB downloads (read through cfgrib, the ``grib`` extra) look like its NetCDF, with
+levels as ``isobaricInhPa``, ensemble members as ``number``, and a single time as a scalar.
 
 :func:`normalize` maps both to ONE form, the only one the rest of the code sees: variable names
 the WeatherBench long names, dimensions ``time``, ``latitude``, ``longitude``, ``level``,
-latitude ascending, longitude in [0, 360) ascending. Everything stays lazy (backend arrays, or
-dask chunks where dask is installed) until :func:`load_selection` reads the selected variable,
-level, region and period, so a multi-year archive is never read whole.
+``number`` (ensemble member), latitude ascending, longitude in [0, 360) ascending. Everything
+stays lazy (backend arrays, or dask chunks where dask is installed) until :func:`load_selection`
+reads the selected variable, level, member, region and period, so a multi-year archive is never
+read whole.
 
 From the loaded field, :func:`cut_windows` cuts windows of consecutive hours (12 past + 20 future
 = 32 frames by default, a configurable stride between window starts) and :func:`split_windows`
@@ -67,6 +70,8 @@ DIM_ALIASES = {
     "pressure_level": "level",
     "isobaricInhPa": "level",
     "plev": "level",
+    "realization": "number",
+    "member": "number",
 }
 REQUIRED_DIMS = ("time", "latitude", "longitude")
 
@@ -84,6 +89,14 @@ def _has_dask() -> bool:
     return True
 
 
+# What cfgrib opens: ERA5 as the CDS delivers it with "data_format": "grib".
+GRIB_SUFFIXES = (".grib", ".grib1", ".grib2", ".grb", ".grb1", ".grb2")
+
+
+def _is_grib(source) -> bool:
+    return str(source).lower().endswith(GRIB_SUFFIXES)
+
+
 def _is_zarr(source) -> bool:
     text = str(source)
     if "://" in text or text.rstrip("/").endswith(".zarr"):
@@ -92,11 +105,13 @@ def _is_zarr(source) -> bool:
 
 
 def open_source(source, *, chunks: Mapping[str, int] | None = None):
-    """Open one NetCDF file or Zarr store lazily, not normalised.
+    """Open one NetCDF file, GRIB file or Zarr store lazily, not normalised.
 
     Args:
-        source: a NetCDF path, or a Zarr store (a ``.zarr`` path, a directory or a URL such as
-            ``gs://weatherbench2/datasets/era5/...``; remote stores need ``gcsfs``).
+        source: a NetCDF path, a GRIB path (``.grib``, ``.grib2``, ``.grb``, ...; needs the
+            ``grib`` extra: cfgrib and ecCodes), or a Zarr store (a ``.zarr`` path, a directory
+            or a URL such as ``gs://weatherbench2/datasets/era5/...``; remote stores need
+            ``gcsfs``).
         chunks: dask chunks by dimension; used only if dask is installed (without dask xarray
             keeps lazy backend arrays and reads only what is indexed).
     """
@@ -108,7 +123,20 @@ def open_source(source, *, chunks: Mapping[str, int] | None = None):
             raise FileNotFoundError(f"ERA5 Zarr store {source} not found")
         return xr.open_zarr(source, chunks=chunk_arg)
     if not pathlib.Path(source).exists():
-        raise FileNotFoundError(f"ERA5 NetCDF file {source} not found")
+        kind = "GRIB" if _is_grib(source) else "NetCDF"
+        raise FileNotFoundError(f"ERA5 {kind} file {source} not found")
+    if _is_grib(source):
+        try:
+            import cfgrib  # noqa: F401  (also loads ecCodes, which raises RuntimeError if absent)
+        except (ImportError, RuntimeError) as error:
+            raise ImportError(
+                f"{source}: reading GRIB needs cfgrib and the ecCodes library; install them with "
+                f"pip install 'wdno[grib]' (or convert the file to NetCDF). ({error})"
+            ) from error
+        # indexpath="": no .idx file written beside the data (which may be read-only)
+        return xr.open_dataset(
+            source, engine="cfgrib", chunks=chunk_arg, backend_kwargs={"indexpath": ""}
+        )
     return xr.open_dataset(source, chunks=chunk_arg)
 
 
@@ -116,8 +144,11 @@ def normalize(dataset, source: str = "dataset"):
     """The one place where names and orientation are made canonical (see the module docstring).
 
     Returns a lazy dataset with variables renamed to the long names, dimensions ``time``,
-    ``latitude``, ``longitude`` (and ``level`` where present), latitude ascending and longitude
-    in [0, 360) ascending.
+    ``latitude``, ``longitude`` (and ``level``, ``number`` where present), latitude ascending and
+    longitude in [0, 360) ascending. Time is the valid time: where a file has both a ``time``
+    dimension (cfgrib: the analysis or forecast reference time) and a ``valid_time`` along it,
+    ``time`` takes the valid times; a single time given as a scalar becomes a ``time`` dimension
+    of length 1.
     """
     renames = {}
     for name in dataset.data_vars:
@@ -134,6 +165,11 @@ def normalize(dataset, source: str = "dataset"):
         if canonical not in dataset.variables:
             renames[name] = canonical
     dataset = dataset.rename(renames)
+    if "valid_time" in dataset.coords and dataset["valid_time"].dims == ("time",):
+        valid_time = dataset["valid_time"].values
+        dataset = dataset.drop_vars("valid_time").assign_coords(time=("time", valid_time))
+    if "time" not in dataset.dims and "time" in dataset.coords and dataset["time"].ndim == 0:
+        dataset = dataset.expand_dims("time")
     missing = [d for d in REQUIRED_DIMS if d not in dataset.dims]
     if missing:
         raise ValueError(
@@ -165,6 +201,8 @@ class Selection:
             ``(350, 30)`` for Europe. None: all.
         period: ``(first, last)`` times, inclusive, as ISO strings (``"2016-01-01"``,
             ``"2016-12-31T23"``) or None for all.
+        member: ensemble member (``number``, e.g. 0..9 in ERA5's ``ensemble_members`` product)
+            for a file with members (None: no members, or the only one).
     """
 
     variable: str = "2m_temperature"
@@ -172,6 +210,7 @@ class Selection:
     latitude: tuple[float, float] | None = None
     longitude: tuple[float, float] | None = None
     period: tuple[str, str] | None = None
+    member: int | None = None
 
 
 def _empty(what: str, source: str, coords: np.ndarray):
@@ -179,9 +218,38 @@ def _empty(what: str, source: str, coords: np.ndarray):
     return ValueError(f"{source}: empty selection: {what} selects no points (available: {span})")
 
 
+def _choose(field, dim: str, value, keyword: str, source: str, without: str):
+    """``field`` at ``dim == value``, or at its only entry when ``value`` is None; the ``dim``
+    coordinate is dropped. ``keyword`` is the :class:`Selection` field that sets ``value``."""
+    variable = field.name
+    if dim not in field.dims:
+        if value is not None:
+            raise ValueError(
+                f"{source}: {variable} has no {dim} dimension ({without}) but "
+                f"{keyword}={value} was asked for"
+            )
+        return field.drop_vars(dim, errors="ignore")
+    values = field[dim].values
+    if value is None:
+        if values.size != 1:
+            raise ValueError(
+                f"{source}: {variable} has {keyword}s {values.tolist()}; choose one ({keyword}=)"
+            )
+        index = 0
+    else:
+        found = np.flatnonzero(np.isclose(values, value))
+        if not found.size:
+            raise ValueError(
+                f"{source}: {keyword} {value} of {variable} not found; available: {values.tolist()}"
+            )
+        index = int(found[0])
+    return field.isel({dim: index}).drop_vars(dim)
+
+
 def select(dataset, selection: Selection, source: str = "dataset"):
     """The selected variable of a :func:`normalize`-d dataset, lazy, dims ``(time, latitude,
-    longitude)``. Raises ``ValueError`` for a missing variable or level and an empty selection."""
+    longitude)``. Raises ``ValueError`` for a missing variable, level or member, an empty
+    selection, and any other dimension longer than 1 (those of length 1 are dropped)."""
     variable = canonical_variable(selection.variable)
     if variable not in dataset.data_vars:
         raise KeyError(
@@ -189,28 +257,15 @@ def select(dataset, selection: Selection, source: str = "dataset"):
             f"available: {sorted(dataset.data_vars)}"
         )
     field = dataset[variable]
-    if "level" in field.dims:
-        levels = field["level"].values
-        if selection.level is None:
-            if levels.size != 1:
-                raise ValueError(
-                    f"{source}: {variable} has levels {levels.tolist()}; choose one (level=)"
-                )
-            field = field.isel(level=0)
-        else:
-            index = np.flatnonzero(np.isclose(levels, selection.level))
-            if not index.size:
-                raise ValueError(
-                    f"{source}: level {selection.level} of {variable} not found; "
-                    f"available: {levels.tolist()}"
-                )
-            field = field.isel(level=int(index[0]))
-    elif selection.level is not None:
+    field = _choose(field, "level", selection.level, "level", source, "a surface variable")
+    field = _choose(field, "number", selection.member, "member", source, "no ensemble")
+    extra = {dim: size for dim, size in field.sizes.items() if dim not in REQUIRED_DIMS}
+    if any(size > 1 for size in extra.values()):
         raise ValueError(
-            f"{source}: {variable} has no level dimension (a surface variable) but "
-            f"level={selection.level} was asked for"
+            f"{source}: {variable} has dimensions {extra} besides {REQUIRED_DIMS}; only a level "
+            "(level=) and an ensemble member (member=) can be chosen"
         )
-    field = field.drop_vars("level", errors="ignore")
+    field = field.isel({dim: 0 for dim in extra})
     if selection.latitude is not None:
         south, north = sorted(selection.latitude)
         latitude = field["latitude"].values
