@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from wdno.nets.unet import Attention, UNet, UNetConfig, _pixel_unshuffle, sinusoidal_embedding
+from wdno.nets.unet import (
+    Attention,
+    UNet,
+    UNetConfig,
+    _pixel_unshuffle,
+    full_attention,
+    sinusoidal_embedding,
+)
 
 
 def _apply(model, x, t):
@@ -108,6 +115,21 @@ def test_pixel_unshuffle_matches_numpy_reshape():
     for dy in range(2):
         for dx in range(2):
             np.testing.assert_array_equal(y[..., dy * 2 + dx :: 4], x[:, dy::2, dx::2, :])
+
+
+@pytest.mark.parametrize("max_scores", [None, 2 * 7 * 9, 2 * 9, 1])
+def test_full_attention_in_query_blocks_matches_numpy(max_scores):
+    # 7 queries, 9 keys: bounds of 2 x 7 x 9 (one block), 2 x 9 (blocks of one query row) and
+    # 1 (still one row per block); every variant is softmax(q k^T) v row by row.
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.normal(size=(2, n, 4)) for n in (7, 9, 9))
+    scores = np.einsum("bnd,bmd->bnm", q, k)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    expected = np.einsum("bnm,bmd->bnd", weights / weights.sum(-1, keepdims=True), v)
+    arrays = (jnp.asarray(a, jnp.float32) for a in (q, k, v))
+    out = jax.jit(full_attention, static_argnums=3)(*arrays, max_scores)
+    assert out.shape == (2, 7, 4)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("linear", [False, True])

@@ -23,9 +23,11 @@ downsampled axes must be divisible by ``2 ** (len(dim_mults) - 1)``.
 Written for XLA:CPU's training step (issue 10; ``benchmarks/unet.py`` times it beside PyTorch),
 the same network computed differently: 1x1 convolutions and attention projections are `pointwise`
 matrix products with a hand-written gradient, attention runs one head at a time on
-``(B, N, head_dim)`` arrays, and `Upsample` is a sub-pixel convolution on the coarse grid. The
-parameters (names, shapes, initial values) are those of the plain formulation, which
-``tests/test_unet.py`` checks these against, gradients included.
+``(B, N, head_dim)`` arrays (full attention over very many positions, as at zero-shot
+super-resolution grids, in blocks of queries: `full_attention`), and `Upsample` is a
+sub-pixel convolution on the coarse grid. The parameters (names, shapes, initial values) are
+those of the plain formulation, which ``tests/test_unet.py`` checks these against, gradients
+included.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["UNet", "UNetConfig", "sinusoidal_embedding"]
+__all__ = ["MAX_ATTENTION_SCORES", "UNet", "UNetConfig", "full_attention", "sinusoidal_embedding"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,6 +361,39 @@ class ChannelNorm(nnx.Module):
         return self.norm(x)
 
 
+# Entries of one head's score matrix ``q k^T`` (batch included) computed at once: 2**29 float32
+# values are 2 GiB. Above it, `full_attention` works through blocks of queries.
+MAX_ATTENTION_SCORES = 2**29
+
+
+def full_attention(q: jax.Array, k: jax.Array, v: jax.Array, max_scores: int | None = None):
+    """``softmax(q k^T) v`` of one head, ``(B, N, d)`` queries and ``(B, M, d)`` keys and values.
+
+    Every query row is independent, so when ``B N M`` exceeds ``max_scores`` (default
+    :data:`MAX_ATTENTION_SCORES`) the queries are split into blocks of ``max_scores // (B M)``
+    rows, computed one after the other (``lax.map``): the same numbers with a bounded score
+    matrix. Below the bound it is the plain two products. The bound matters at zero-shot
+    resolutions: a physical-space U-Net's middle block at 641x960 (``cpu`` U-Net, 162 x 240 =
+    38,880 positions) would otherwise hold 6 GB of scores per trajectory and head.
+    """
+    max_scores = MAX_ATTENTION_SCORES if max_scores is None else int(max_scores)
+    batch, num_queries, dim = q.shape
+    num_keys = k.shape[1]
+
+    def attend(queries):
+        weights = jnp.einsum("bnd,bmd->bnm", queries, k)
+        return jnp.einsum("bnm,bmd->bnd", jax.nn.softmax(weights, axis=-1), v)
+
+    if batch * num_queries * num_keys <= max_scores:
+        return attend(q)
+    block = max(1, max_scores // (batch * num_keys))
+    num_blocks = -(-num_queries // block)
+    padded = jnp.pad(q, ((0, 0), (0, num_blocks * block - num_queries), (0, 0)))
+    blocks = jnp.moveaxis(padded.reshape(batch, num_blocks, block, dim), 1, 0)
+    out = jnp.moveaxis(jax.lax.map(attend, blocks), 0, 1)
+    return out.reshape(batch, num_blocks * block, -1)[:, :num_queries]
+
+
 class Attention(nnx.Module):
     """Pre-normed residual multi-head attention over all positions, full or linear.
 
@@ -400,8 +435,7 @@ class Attention(nnx.Module):
                 context = jnp.einsum("bnd,bne->bde", k, v)
                 o = jnp.einsum("bnd,bde->bne", q, context)
             else:
-                weights = jnp.einsum("bnd,bmd->bnm", q * head_dim**-0.5, k)
-                o = jnp.einsum("bnm,bmd->bnd", jax.nn.softmax(weights, axis=-1), v)
+                o = full_attention(q * head_dim**-0.5, k, v)
             head_out = out_kernel[head * head_dim : (head + 1) * head_dim]
             out = out + pointwise(o, head_out)
         h = out.reshape(x.shape) + self.out.bias[...]
