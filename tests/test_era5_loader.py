@@ -80,6 +80,43 @@ def test_levels_select_and_squeeze(tmp_path, field):
         loader.load_selection(tmp_path / "t.nc", loader.Selection("t", level=700))
 
 
+def test_members_valid_time_and_other_dimensions(tmp_path, field):
+    # cfgrib's layout: dims number, time (the reference time), isobaricInhPa, latitude,
+    # longitude; valid_time a coordinate along time (here 6 h later: forecasts); a scalar step
+    members = field.expand_dims(number=[0, 1, 2], isobaricInhPa=[850.0], axis=(0, 2)).copy()
+    members[1] += 1.0
+    valid = members["time"].values + np.timedelta64(6, "h")
+    members = members.rename("t").assign_coords(
+        valid_time=("time", valid), step=np.timedelta64(6, "h")
+    )
+    members.to_netcdf(tmp_path / "members.nc")
+    second = loader.load_selection(tmp_path / "members.nc", loader.Selection("t", member=1))
+    np.testing.assert_array_equal(second.values, field.values + 1.0)
+    np.testing.assert_array_equal(second["time"].values, valid)  # the valid time, not the start
+    with pytest.raises(ValueError, match=r"temperature has members \[0, 1, 2\]; choose one"):
+        loader.load_selection(tmp_path / "members.nc", loader.Selection("t"))
+    with pytest.raises(ValueError, match=r"member 7 of temperature not found"):
+        loader.load_selection(tmp_path / "members.nc", loader.Selection("t", member=7))
+    # a dimension that cannot be chosen is named; one of length 1 is dropped
+    steps = field.expand_dims(step=[0, 1], expver=[1]).rename("t2m")
+    steps.to_netcdf(tmp_path / "steps.nc")
+    with pytest.raises(ValueError, match=r"dimensions \{'step': 2\} besides"):
+        loader.load_selection(tmp_path / "steps.nc", loader.Selection())
+    steps.isel(step=[0]).to_netcdf(tmp_path / "one_step.nc")
+    one = loader.load_selection(tmp_path / "one_step.nc", loader.Selection())
+    np.testing.assert_array_equal(one.values, field.values)
+    with pytest.raises(ValueError, match=r"no number dimension \(no ensemble\) but member=0"):
+        loader.load_selection(tmp_path / "one_step.nc", loader.Selection(member=0))
+
+
+def test_a_single_time_as_a_scalar_becomes_a_time_axis(tmp_path, field):
+    field.isel(time=5).rename("t2m").to_netcdf(tmp_path / "one.nc")  # time a scalar coordinate
+    one = loader.load_selection(tmp_path / "one.nc", loader.Selection())
+    assert one.dims == ("time", "latitude", "longitude") and one.shape[0] == 1
+    np.testing.assert_array_equal(one["time"].values, field["time"].values[5:6])
+    np.testing.assert_array_equal(one.values, field.values[5:6])
+
+
 def test_missing_variable_lists_the_available_ones(sources):
     with pytest.raises(KeyError, match=r"'z'.*'geopotential'.*available: \['2m_temperature'\]"):
         loader.load_selection(sources["weatherbench"], loader.Selection("z"))

@@ -260,9 +260,10 @@ def select(dataset, selection: Selection, source: str = "dataset"):
     field = _choose(field, "level", selection.level, "level", source, "a surface variable")
     field = _choose(field, "number", selection.member, "member", source, "no ensemble")
     extra = {dim: size for dim, size in field.sizes.items() if dim not in REQUIRED_DIMS}
-    if any(size > 1 for size in extra.values()):
+    longer = {dim: size for dim, size in extra.items() if size > 1}
+    if longer:
         raise ValueError(
-            f"{source}: {variable} has dimensions {extra} besides {REQUIRED_DIMS}; only a level "
+            f"{source}: {variable} has dimensions {longer} besides {REQUIRED_DIMS}; only a level "
             "(level=) and an ensemble member (member=) can be chosen"
         )
     field = field.isel({dim: 0 for dim in extra})
