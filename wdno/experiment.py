@@ -6,6 +6,8 @@ WDNO, the physical-space DDPM and the FNO) are trained on the same training set 
 steps, batch size, learning-rate schedule and seed (paper Table 1's comparison), simulate the same
 test trajectories from their known parts (simulation mode: the initial state and the control), and
 are scored with the same metrics. Training resumes from the checkpoints of a run directory.
+A Task may add baselines that need no training and metrics per lead time (``Task.scoring``),
+scored and plotted beside the models, and figures of its own (``Task.figures``).
 
 Every verb that writes a run holds its lock (:func:`wdno.io.rundir.lock`): a second process
 writing the same run is refused. Inputs are read and checked before anything is written, so a bad
@@ -26,7 +28,7 @@ from wdno import simulators
 from wdno.evaluation import metrics, plots
 from wdno.io import atomic, checkpoint, rundir
 from wdno.preset import RunPreset
-from wdno.task import Task
+from wdno.task import EvaluationData, Scoring, Task
 from wdno.training import parallel
 
 __all__ = [
@@ -251,7 +253,8 @@ def read_predictions(task: Task, run_dir) -> tuple[np.ndarray, dict[str, np.ndar
 
 # ---- evaluate ----------------------------------------------------------------------------------
 def evaluate(task: Task, run_dir) -> dict:
-    """Metrics of every model in ``predictions.nc``; writes ``metrics.json`` and ``results.md``."""
+    """Metrics of every model in ``predictions.nc`` and of the task's baselines (``task.scoring``,
+    with its metrics per lead time); writes ``metrics.json`` and ``results.md``."""
     run_dir = pathlib.Path(run_dir)
     truth, predictions, attrs = read_predictions(task, run_dir)
     with rundir.lock(run_dir, enabled=parallel.is_main_process()):
@@ -262,24 +265,121 @@ def _evaluate(task, run_dir, truth, predictions, attrs) -> dict:
     simulate_seconds = json.loads(attrs.get("simulate_seconds", "{}"))
     train_path = run_dir / "train.json"
     trained = json.loads(train_path.read_text()) if train_path.exists() else {}
+    scoring, data = _scoring(task, run_dir, truth, predictions)
+    methods = {**predictions, **(scoring.baselines if scoring else {})}
+    skip = task.past_frames if task.skip_initial else 0
     rows, curves = {}, {}
-    for name, prediction in predictions.items():
+    for name, prediction in methods.items():  # models and baselines: the same metrics
         rows[name] = metrics.summarize(
             prediction,
             truth,
-            skip_initial=task.past_frames if task.skip_initial else 0,
+            skip_initial=skip,
             spectral_axis=task.spectral_axis % truth.ndim,
         )
-        skip = task.past_frames if task.skip_initial else 0
         rows[name]["nrmse"] = float(metrics.nrmse(prediction, truth, skip_initial=skip))
-        rows[name]["train_s"] = trained.get(name, {}).get("train_seconds", float("nan"))
-        rows[name]["simulate_s"] = simulate_seconds.get(name, float("nan"))
+        if name in predictions:  # a baseline has no training or simulation time
+            rows[name]["train_s"] = trained.get(name, {}).get("train_seconds", float("nan"))
+            rows[name]["simulate_s"] = simulate_seconds.get(name, float("nan"))
         curves[name] = np.asarray(metrics.per_time_mae(prediction, truth)).tolist()
     result = {"num_test": len(truth), "metrics": rows, "per_time_mae": curves}
+    lead_tables = ""
+    if scoring is not None:
+        result["baselines"] = list(scoring.baselines)
+        if scoring.lead_metrics is not None:
+            lead_times, per_lead = _lead_curves(task, scoring, data, methods)
+            result["lead_times"] = lead_times.tolist()
+            result["per_lead"] = {
+                metric: {name: values.tolist() for name, values in by_method.items()}
+                for metric, by_method in per_lead.items()
+            }
+            lead_tables = _lead_tables(scoring, lead_times, per_lead)
     atomic.write_json(run_dir / "metrics.json", result)
     table = metrics.format_table(rows)
-    atomic.write_text(run_dir / "results.md", _results_markdown(task, run_dir, table, len(truth)))
+    text = _results_markdown(task, run_dir, table, len(truth))
+    if scoring is not None and scoring.baselines:
+        text += (
+            f"Baselines without training: {', '.join(scoring.baselines)} (scored on the same "
+            "frames as the models).\n"
+        )
+    atomic.write_text(run_dir / "results.md", text + lead_tables)
     return result
+
+
+def _read_coords(task: Task, run_dir: pathlib.Path) -> dict[str, np.ndarray]:
+    import xarray as xr
+
+    with xr.open_dataset(run_dir / "predictions.nc") as dataset:
+        return {dim: dataset[dim].values for dim in task.dims}
+
+
+def _scoring(task, run_dir, truth, predictions) -> tuple[Scoring | None, EvaluationData | None]:
+    """The task's :class:`wdno.task.Scoring` of this test set (None without ``task.scoring``),
+    its baselines checked, and the :class:`wdno.task.EvaluationData` it was made from."""
+    if task.scoring is None:
+        return None, None
+    data = _evaluation_data(task, run_dir, truth)
+    scoring = task.scoring(data)
+    for name, baseline in scoring.baselines.items():
+        if name in predictions:
+            raise ValueError(
+                f"{task.name}: baseline {name!r} has the name of a model in {run_dir}; "
+                "rename the baseline"
+            )
+        if np.shape(baseline) != truth.shape:
+            raise ValueError(
+                f"{task.name}: baseline {name!r} has shape {np.shape(baseline)}, expected the "
+                f"test trajectories' {truth.shape} (whole trajectories, known frames included)"
+            )
+    return scoring, data
+
+
+def _evaluation_data(task: Task, run_dir: pathlib.Path, truth: np.ndarray) -> EvaluationData:
+    return EvaluationData(
+        truth=truth,
+        coords=_read_coords(task, run_dir),
+        past_frames=task.past_frames,
+        data_dir=rundir.read_run(run_dir).data_dir,
+        run_dir=run_dir,
+    )
+
+
+def _lead_curves(task, scoring: Scoring, data: EvaluationData, methods) -> tuple[np.ndarray, dict]:
+    """``(lead_times (L,), {metric: {method: (L,)}})``: the task's metrics on the frames after
+    ``past_frames`` (the generated ones), per lead time."""
+    past = task.past_frames
+    lead_times = np.asarray(data.coords["t"])[past:]
+    per_lead: dict[str, dict[str, np.ndarray]] = {}
+    for name, prediction in methods.items():
+        values = scoring.lead_metrics(np.asarray(prediction)[:, past:], data.truth[:, past:])
+        for metric, curve in values.items():
+            curve = np.asarray(curve, np.float64)
+            if curve.shape != lead_times.shape:
+                raise ValueError(
+                    f"{task.name}: lead metric {metric!r} of {name!r} has shape {curve.shape}, "
+                    f"expected one value per lead time {lead_times.shape}"
+                )
+            per_lead.setdefault(metric, {})[name] = curve
+    return lead_times, per_lead
+
+
+def _lead_label(lead: float, unit: str) -> str:
+    return f"+{lead:g} {unit}".rstrip()
+
+
+def _lead_tables(scoring: Scoring, lead_times: np.ndarray, per_lead: dict) -> str:
+    """One markdown table per lead metric: a row per method, a column per lead time."""
+    text = ""
+    for metric, by_method in per_lead.items():
+        rows = {
+            name: {
+                _lead_label(t, scoring.lead_unit): v
+                for t, v in zip(lead_times, values, strict=True)
+            }
+            for name, values in by_method.items()
+        }
+        label = scoring.metric_labels.get(metric, metric)
+        text += f"\n## {label} by lead time\n\n{metrics.format_table(rows)}\n"
+    return text
 
 
 def _results_markdown(task: Task, run_dir: pathlib.Path, table: str, num_test: int) -> str:
@@ -324,7 +424,9 @@ def _loss_logs(run_dir: pathlib.Path, models) -> dict:
 
 def plot(task: Task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
     """Fields (truth, predictions, errors) per state field, per-time MAE and training-loss
-    curves under ``<run_dir>/figures``. Field maps are drawn for systems with one spatial axis."""
+    curves under ``<run_dir>/figures``. Field maps are drawn for systems with one spatial axis.
+    With ``task.scoring``, the baselines join the MAE curves and every lead metric is plotted
+    against lead time (``lead_time_metrics.png``); ``task.figures`` adds the task's own."""
     run_dir = pathlib.Path(run_dir)
     truth, predictions, _ = read_predictions(task, run_dir)
     with rundir.lock(run_dir, enabled=parallel.is_main_process()):
@@ -333,13 +435,11 @@ def plot(task: Task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
 
 def _plot(task, run_dir, truth, predictions, samples) -> list[pathlib.Path]:
     import matplotlib.pyplot as plt
-    import xarray as xr
 
     figures = run_dir / "figures"
     figures.mkdir(exist_ok=True)
     labels = {simulators.MODELS[name].label: p for name, p in predictions.items()}
-    with xr.open_dataset(run_dir / "predictions.nc") as dataset:
-        coords = {dim: dataset[dim].values for dim in task.dims}
+    coords = _read_coords(task, run_dir)
     samples = [s for s in samples if s < len(truth)]
     paths = []
     if len(task.dims) == 2:
@@ -356,7 +456,9 @@ def _plot(task, run_dir, truth, predictions, samples) -> list[pathlib.Path]:
                 field_name=field.name,
             )
             paths.append(path)
-    curves = {label: np.asarray(metrics.per_time_mae(p, truth)) for label, p in labels.items()}
+    scoring, data = _scoring(task, run_dir, truth, predictions)
+    methods = {**labels, **(scoring.baselines if scoring else {})}
+    curves = {label: np.asarray(metrics.per_time_mae(p, truth)) for label, p in methods.items()}
     path = figures / "per_time_mae.png"
     plots.plot_time_curves(
         curves, t=coords["t"], path=path, title=f"{task.title}: MAE per time step"
@@ -365,6 +467,28 @@ def _plot(task, run_dir, truth, predictions, samples) -> list[pathlib.Path]:
     path = figures / "training_loss.png"
     plots.plot_loss_curves(_loss_logs(run_dir, predictions), path=path)
     paths.append(path)
+    if scoring is not None and scoring.lead_metrics is not None:
+        named = {**predictions, **scoring.baselines}
+        lead_times, per_lead = _lead_curves(task, scoring, data, named)
+        path = figures / "lead_time_metrics.png"
+        plots.plot_lead_time_metrics(
+            {
+                scoring.metric_labels.get(metric, metric): {
+                    simulators.MODELS[n].label if n in predictions else n: v
+                    for n, v in by_method.items()
+                }
+                for metric, by_method in per_lead.items()
+            },
+            lead_times=lead_times,
+            xlabel=f"lead time [{scoring.lead_unit}]" if scoring.lead_unit else "lead time",
+            title=f"{task.title}: metrics per lead time",
+            path=path,
+        )
+        paths.append(path)
+    if task.figures is not None and samples:
+        if data is None:
+            data = _evaluation_data(task, run_dir, truth)
+        paths.extend(task.figures(data, predictions, figures, samples))
     plt.close("all")
     return paths
 

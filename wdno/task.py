@@ -4,21 +4,24 @@ The method (``wdno``) never imports a system. A system (``systems/<name>/task.py
 itself as a frozen ``Task``: its fields and units, its grid, how to make and read its data, which
 fields are known in each mode (simulation: the initial state and the control), its default
 transform and presets, and, where it has one, its differentiable solver and control objective.
-The generic driver (:mod:`wdno.experiment`) and the CLI builders take a ``Task`` and nothing else.
+A system may also add to evaluation (:class:`Scoring`: baselines that need no training and metrics
+per lead time) and to the figures, through plain callables that receive the test set
+(:class:`EvaluationData`). The generic driver (:mod:`wdno.experiment`) and the CLI builders take a
+``Task`` and nothing else.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import pathlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from wdno.preset import RunPreset
 from wdno.transforms.encoding import EncodingConfig
 
-__all__ = ["MODES", "FieldSpec", "Task", "Trajectories"]
+__all__ = ["MODES", "EvaluationData", "FieldSpec", "Scoring", "Task", "Trajectories"]
 
 # What may be known in each mode; the simulation mode is the one every system has.
 MODES = {
@@ -66,6 +69,47 @@ class Trajectories:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class EvaluationData:
+    """A run's test set as the driver hands it to a Task's evaluation hooks.
+
+    Attributes:
+        truth: ``(N, T, *spatial, Fs)`` the test trajectories of ``predictions.nc``.
+        coords: coordinate values by dimension name (``"t"`` and the spatial dimensions).
+        past_frames: the leading frames the models were given (:attr:`Task.past_frames`).
+        data_dir: the run's data directory (from ``run.json``), e.g. to read the training split.
+        run_dir: the run directory.
+    """
+
+    truth: np.ndarray
+    coords: Mapping[str, np.ndarray]
+    past_frames: int
+    data_dir: pathlib.Path
+    run_dir: pathlib.Path
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Scoring:
+    """What a task adds to the driver's evaluation of one test set (made by ``Task.scoring``).
+
+    Attributes:
+        baselines: name -> ``(N, T, *spatial, Fs)``: forecasts of the test set that need no
+            training (e.g. persistence), whole trajectories whose known frames are the truth's.
+            They are scored by exactly the models' metrics (the same frames skipped) and appear
+            as rows beside the models in the table, the per-lead tables and the plots.
+        lead_metrics: ``(prediction, truth) -> {metric: (L,)}``, called with the generated
+            frames ``(N, L, *spatial, Fs)`` (those after ``past_frames``) of each model and
+            baseline: one value per lead time (the time coordinate of those frames).
+        metric_labels: metric -> label with units, for the per-lead tables and plots.
+        lead_unit: the unit of the time coordinate (e.g. ``"h"``), for headers and axes.
+    """
+
+    baselines: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    lead_metrics: Callable[[np.ndarray, np.ndarray], Mapping[str, np.ndarray]] | None = None
+    metric_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    lead_unit: str = ""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Task:
     """A physical system as the method sees it.
 
@@ -109,6 +153,12 @@ class Task:
         guidance: default :class:`wdno.control.weights.GuidanceSettings` (scale, schedule).
         control_reference, control_reference_note: published control objectives to quote
             (e.g. ``{"WDNO": 0.0205}``) and where they come from.
+        scoring: ``(EvaluationData) -> Scoring``, called once per ``evaluate`` and ``plot``:
+            the task's no-training baselines and metrics per lead time (ERA5: persistence,
+            climatology, latitude-weighted RMSE and ACC). None: the generic metrics only.
+        figures: ``(EvaluationData, predictions, directory, samples) -> [paths]``: extra
+            figures of the ``plot`` step (e.g. maps), with ``predictions`` the models' states
+            by model name and ``samples`` the sample indices asked for. None: none.
     """
 
     name: str
@@ -139,6 +189,14 @@ class Task:
     guidance: object = None
     control_reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
     control_reference_note: str = ""
+    scoring: Callable[[EvaluationData], Scoring] | None = None
+    figures: (
+        Callable[
+            [EvaluationData, Mapping[str, np.ndarray], pathlib.Path, Sequence[int]],
+            list[pathlib.Path],
+        ]
+        | None
+    ) = None
 
     def __post_init__(self):
         if "simulation" not in self.known:

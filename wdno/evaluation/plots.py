@@ -1,5 +1,5 @@
 """Plotting helpers for results: field comparisons (paper Figs. 3-4), per-time error curves
-(Fig. 6) and training-loss curves.
+(Fig. 6), metrics against lead time (forecasts) and training-loss curves.
 
 Matplotlib with the non-interactive Agg backend. Every function returns the ``Figure`` and, when
 given ``path``, saves a PNG there (creating parent folders). Callers close figures they no longer
@@ -18,7 +18,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["plot_field_comparison", "plot_loss_curves", "plot_time_curves", "save_figure"]
+__all__ = [
+    "plot_field_comparison",
+    "plot_lead_time_metrics",
+    "plot_loss_curves",
+    "plot_time_curves",
+    "save_figure",
+]
 
 
 def save_figure(figure, path: str | os.PathLike | None, *, dpi: int = 120):
@@ -194,6 +200,57 @@ def plot_time_curves(
     axis.set_title(title)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
+    return save_figure(figure, path)
+
+
+def plot_lead_time_metrics(
+    curves: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    lead_times,
+    path=None,
+    xlabel: str = "lead time",
+    title: str = "Metrics per lead time",
+):
+    """One panel per metric, one line per method, against lead time (linear axes, as in
+    WeatherBench's score cards). NaN values (e.g. an undefined ACC) leave gaps.
+
+    Args:
+        curves: ``{metric label: {method name: (L,) array}}``.
+        lead_times: ``(L,)`` lead times.
+        path: where to save the PNG, or None.
+        xlabel: x-axis label (add units here, e.g. ``"lead time [h]"``).
+        title: figure title.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    lead_times = np.asarray(lead_times)
+    if not curves or not all(curves.values()):
+        raise ValueError(
+            "plot_lead_time_metrics: curves is empty; give {metric: {method: (L,) array}}."
+        )
+    if lead_times.ndim != 1:
+        raise ValueError(f"plot_lead_time_metrics: lead_times must be 1-D, got {lead_times.shape}.")
+    methods = list(dict.fromkeys(name for by_method in curves.values() for name in by_method))
+    colors = {name: f"C{index % 10}" for index, name in enumerate(methods)}
+    figure, axes = plt.subplots(
+        1, len(curves), squeeze=False, figsize=(4.2 * len(curves), 3.6), constrained_layout=True
+    )
+    for axis, (label, by_method) in zip(axes[0], curves.items(), strict=True):
+        for name, values in by_method.items():
+            values = np.asarray(values)
+            if values.shape != lead_times.shape:
+                raise ValueError(
+                    f"plot_lead_time_metrics: {label!r} of {name!r} has shape {values.shape}, "
+                    f"expected lead_times' {lead_times.shape}."
+                )
+            axis.plot(lead_times, values, marker=".", color=colors[name], label=name)
+        axis.set_xlabel(xlabel)
+        axis.set_title(label, fontsize=10)
+        axis.grid(True, alpha=0.3)
+    handles = [plt.Line2D([], [], color=colors[name], marker=".") for name in methods]
+    figure.legend(handles, methods, loc="outside right upper", fontsize=8)
+    figure.suptitle(title)
     return save_figure(figure, path)
 
 

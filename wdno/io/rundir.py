@@ -7,8 +7,9 @@ One *run directory* holds everything a run produces::
                         normalizer.json, config.json, log.csv, checkpoints/
     train.json          training time, steps and final loss per model
     predictions.nc      test trajectories, their conditions and every model's prediction
-    metrics.json        scalar metrics and per-time MAE per model
-    results.md          the results table
+    metrics.json        scalar metrics and per-time MAE per model (and per task baseline, with
+                        the task's metrics per lead time: wdno.task.Scoring)
+    results.md          the results table (and one table per lead metric)
     figures/            PNG figures
     .lock               while a verb writes the run: its process, host and start time
                         (:func:`lock`; one writer at a time)
