@@ -30,6 +30,13 @@ def test_latitude_weighted_rmse_by_hand():
     np.testing.assert_allclose(rmse, [1.0, math.sqrt(6.0)], rtol=1e-6)
 
 
+def test_a_constant_error_is_its_own_latitude_weighted_rmse():
+    # the weights have mean 1, so a uniform error c gives sqrt(mean(w) c^2) = |c| everywhere
+    true = np.random.default_rng(1).normal(size=(3, 4, 5, 6, 1))
+    rmse = metrics.latitude_weighted_rmse(true - 0.7, true, np.linspace(-80, 80, 5))
+    np.testing.assert_allclose(rmse, np.full(4, 0.7), rtol=1e-5)
+
+
 def test_anomaly_correlation_by_hand():
     # One forecast, one lead time, climatology 0. a = [[1, 2], [3, 4]], b = [[1, 0], [0, 2]]
     # (rows: lat 0 and 60). sum w a b = 4/3 (1) + 2/3 (8) = 20/3; sum w a^2 = 4/3 (5) + 2/3 (25)
@@ -93,3 +100,15 @@ def test_climatology_by_hour_of_day():
     assert baselines.climatology_forecast(overall, valid).shape == (1, 3, 1)
     with pytest.raises(ValueError, match=r"no training frames at hours \[12"):
         baselines.fit_climatology(values[:12], times[:12])
+
+
+def test_unique_frames_take_each_hour_of_overlapping_windows_once():
+    # two windows of 3 hours, the second starting 2 hours later: hours 0, 1, 2 and 2, 3, 4
+    start = np.datetime64("2020-01-01T00", "h")
+    times = start + np.array([[0, 1, 2], [2, 3, 4]]).astype("timedelta64[h]")
+    values = np.array([[0.0, 1.0, 2.0], [2.5, 3.0, 4.0]])  # hour 2 differs: the first is kept
+    frames, unique = baselines.unique_frames(values, times)
+    np.testing.assert_array_equal(frames, [0.0, 1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(unique, start + np.arange(5).astype("timedelta64[h]"))
+    with pytest.raises(ValueError, match="do not match on"):
+        baselines.unique_frames(values[:1], times)

@@ -99,8 +99,14 @@ def test_the_forecast_runs_through_the_generic_driver(tmp_path):
     args = parser.parse_args(["era5", "demo", "--run", str(run), "--data", str(data)])
     assert args.func(args) == 0
     result = json.loads((run / "metrics.json").read_text())
-    assert set(result["metrics"]) == {"wdno", "ddpm", "fno"}
+    assert set(result["metrics"]) == {"wdno", "ddpm", "fno", "persistence", "climatology"}
     assert all(math.isfinite(row["mse"]) for row in result["metrics"].values())
+    # WeatherBench's metrics per lead time (+1 .. +20 h) for every model and baseline
+    assert result["lead_times"] == list(range(1, 21))
+    for metric in ("mse", "rmse_w", "acc"):
+        assert set(result["per_lead"][metric]) == set(result["metrics"])
+    for name in ("lead_time_metrics", "maps_wdno", "per_time_mae", "training_loss"):
+        assert (run / "figures" / f"{name}.png").is_file()
     # The 12 known hours come back unchanged; the metrics score the 20 generated ones.
     import xarray as xr
 

@@ -3,13 +3,15 @@
 Persistence repeats the last known hour; climatology predicts the training period's mean, by hour
 of day (the diurnal cycle) or overall. Both act on windows ``(N, past + future, lat, lon[, F])``
 or on past frames and valid times, and return the ``future`` frames ``(N, future, lat, lon[, F])``.
+The climatology is fitted on the training split's frames, each hour once (:func:`unique_frames`:
+its windows overlap).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["climatology_forecast", "fit_climatology", "persistence"]
+__all__ = ["climatology_forecast", "fit_climatology", "persistence", "unique_frames"]
 
 
 def persistence(past: np.ndarray, future: int) -> np.ndarray:
@@ -18,6 +20,26 @@ def persistence(past: np.ndarray, future: int) -> np.ndarray:
     if past.ndim < 2 or past.shape[1] < 1:
         raise ValueError(f"persistence: expected past frames (N, P >= 1, ...), got {past.shape}")
     return np.repeat(past[:, -1:], future, axis=1)
+
+
+def unique_frames(values: np.ndarray, valid_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping windows to a series: each valid time once, in time order.
+
+    Args:
+        values: ``(N, L, ...)`` windows.
+        valid_times: ``(N, L)`` datetime64, the time of every frame.
+
+    Returns:
+        ``(frames (T, ...), times (T,))``; where windows overlap, the first window's frame.
+    """
+    values, valid_times = np.asarray(values), np.asarray(valid_times)
+    if values.shape[:2] != valid_times.shape:
+        raise ValueError(
+            f"unique_frames: windows {values.shape} and valid times {valid_times.shape} do not "
+            "match on (N, L)"
+        )
+    times, first = np.unique(valid_times.reshape(-1), return_index=True)
+    return values.reshape(-1, *values.shape[2:])[first], times
 
 
 def fit_climatology(values: np.ndarray, times: np.ndarray, *, by_hour: bool = True) -> np.ndarray:

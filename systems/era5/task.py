@@ -8,6 +8,11 @@ frames (WDNO: their joint DWT, extended to 32 frames by repeating the last one, 
 channels) and scores only the 20 generated ones. The transform is one level of bior1.3 over
 (t, latitude, longitude), zero boundaries.
 
+Evaluation adds WeatherBench's view (:func:`scoring`): persistence and the training period's
+climatology as baselines beside the models, and per lead time (+1 .. +20 h) the MSE, the
+latitude-weighted RMSE and the anomaly correlation against that climatology; :func:`figures` draws
+truth / forecast / error maps at a few lead times.
+
 Data are not simulated but read from an ERA5 archive (:mod:`systems.era5.loader`): ``generate``
 cuts a split's windows from ``source`` (a CDS NetCDF file or a WeatherBench-style Zarr store) and
 stores them in ``<data_dir>/<split>.npz``; for the ``tiny`` preset it first writes a synthetic
@@ -22,13 +27,24 @@ import pathlib
 
 import numpy as np
 
-from systems.era5 import loader, presets, synthetic
+from systems.era5 import baselines, loader, presets, synthetic
+from wdno.evaluation import maps, metrics
 from wdno.io import atomic
-from wdno.task import MODES, FieldSpec, Task, Trajectories
+from wdno.task import MODES, EvaluationData, FieldSpec, Scoring, Task, Trajectories
 
-__all__ = ["TASK", "data_file", "generate", "read_split", "read_windows"]
+__all__ = [
+    "TASK",
+    "data_file",
+    "figures",
+    "generate",
+    "read_split",
+    "read_windows",
+    "scoring",
+    "training_climatology",
+]
 
 PAST_HOURS = 12  # frames known in the forecast mode
+MAP_LEADS = (1, 6, 12, 20)  # hours ahead drawn by `figures`
 
 
 def data_file(data_dir, split: str) -> pathlib.Path:
@@ -157,6 +173,93 @@ def read_split(data_dir, split: str, limit: int | None = None) -> Trajectories:
     )
 
 
+def training_climatology(data_dir) -> np.ndarray:
+    """The training split's mean by UTC hour of day, ``(24, lat, lon)`` in kelvin: every hour of
+    its windows once (:func:`systems.era5.baselines.unique_frames`)."""
+    train = read_windows(data_dir, "train")
+    frames, times = baselines.unique_frames(train.values, train.valid_times)
+    return baselines.fit_climatology(frames, times)
+
+
+def scoring(data: EvaluationData) -> Scoring:
+    """The generic driver's ERA5 additions for a run's test set (``Task.scoring``).
+
+    Baselines (no training; whole windows, the 12 known hours the truth's): ``persistence``
+    (the last known hour repeated) and ``climatology`` (:func:`training_climatology` at each
+    valid time). Metrics per lead time on the 20 forecast hours: ``mse`` (unweighted, its mean
+    over the lead times is the table's MSE), ``rmse_w`` (latitude-weighted RMSE) and ``acc``
+    (anomaly correlation with the same climatology; undefined, NaN, for the climatology
+    itself, whose anomaly is zero).
+    """
+    test = read_windows(data.data_dir, "test", len(data.truth))
+    if test.values.shape != data.truth.shape[:-1] or not np.array_equal(
+        test.values, data.truth[..., 0]
+    ):
+        raise ValueError(
+            f"{data_file(data.data_dir, 'test')} does not hold the test windows of "
+            f"{data.run_dir / 'predictions.nc'} (the data changed since `simulate`?): simulate "
+            "again, or score the run with the data it used"
+        )
+    past, length = data.past_frames, data.truth.shape[1]
+    expected = baselines.climatology_forecast(
+        training_climatology(data.data_dir), test.valid_times[:, past:]
+    )[..., None]
+    known = data.truth[:, :past]
+    forecasts = {
+        "persistence": baselines.persistence(known, length - past),
+        "climatology": expected,
+    }
+    latitude = np.asarray(data.coords["latitude"])
+
+    def lead_metrics(prediction, truth):
+        error = np.asarray(prediction, np.float64) - np.asarray(truth, np.float64)
+        return {
+            "mse": np.mean(error**2, axis=(0, *range(2, error.ndim))),
+            "rmse_w": metrics.latitude_weighted_rmse(prediction, truth, latitude),
+            "acc": metrics.anomaly_correlation(prediction, truth, expected, latitude),
+        }
+
+    return Scoring(
+        baselines={
+            name: np.concatenate([known, forecast.astype(known.dtype)], axis=1)
+            for name, forecast in forecasts.items()
+        },
+        lead_metrics=lead_metrics,
+        metric_labels={
+            "mse": "MSE [K²]",
+            "rmse_w": "latitude-weighted RMSE [K]",
+            "acc": "anomaly correlation (ACC)",
+        },
+        lead_unit="h",
+    )
+
+
+def figures(data: EvaluationData, predictions, directory, samples) -> list[pathlib.Path]:
+    """Truth / forecast / error maps of the first of ``samples`` at +1, +6, +12 and +20 h, for
+    WDNO (or the first model of the run without it): ``<directory>/maps_<model>.png``."""
+    name = "wdno" if "wdno" in predictions else next(iter(predictions))
+    sample = samples[0]
+    lead_times = np.asarray(data.coords["t"])[data.past_frames :]
+    shown = [index for index, lead in enumerate(lead_times) if lead in MAP_LEADS]
+    if not shown:
+        return []
+    frames = data.past_frames + np.asarray(shown, int)
+    path = pathlib.Path(directory) / f"maps_{name}.png"
+    maps.plot_forecast_maps(
+        data.truth[sample, frames, ..., 0],
+        np.asarray(predictions[name])[sample, frames, ..., 0],
+        latitude=data.coords["latitude"],
+        longitude=data.coords["longitude"],
+        titles=[f"+{lead_times[index]:g} h" for index in shown],
+        forecast_name=name.upper(),
+        field_name="t2m",
+        units="K",
+        suptitle=f"{TASK.title}, test sample {sample}",
+        path=path,
+    )
+    return [path]
+
+
 TASK = Task(
     name="era5",
     title="ERA5 2 m temperature",
@@ -176,4 +279,6 @@ TASK = Task(
     past_frames=PAST_HOURS,
     reference={"wdno": 12.83},
     reference_note=("Sec. 4.5 via secondary sources; region, resolution, years and split unknown"),
+    scoring=scoring,
+    figures=figures,
 )
