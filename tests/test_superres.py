@@ -18,12 +18,14 @@ from flax import nnx
 from systems.burgers import generate, grid, solver
 from systems.burgers import superres as burgers_superres
 from wdno import diffusion
+from wdno.nets import fno
 from wdno.nets.unet import UNet, UNetConfig
+from wdno.simulators.fno import FNOSimulator
 from wdno.simulators.sampling import SamplerConfig
 from wdno.superres import batches as sr_batches
 from wdno.superres import cascade as sr_cascade
 from wdno.superres import layout as sr_layout
-from wdno.superres import pairs
+from wdno.superres import pairs, zero_shot
 from wdno.transforms import encoding, normalization
 
 CONFIG = encoding.EncodingConfig(wavelet="bior2.4", mode="periodization", level=1, pad_multiple=8)
@@ -319,3 +321,155 @@ def test_cascade_shapes_and_preserved_conditions():
         given = sr_layout.trajectory_coefficients(fine, encode(fine, lv.state, f))
         np.testing.assert_allclose(lv.coefficients[..., 4:], given[..., 4:], atol=1e-5)
     np.testing.assert_array_equal(levels[0].state, base_state)
+
+
+# ---- the physical-space DDPM's multi-resolution scheme (transform="identity") -----------------
+
+IDENTITY = encoding.EncodingConfig(transform="identity", pad_multiple=8)
+
+
+def test_physical_space_pairs_are_consistent_levels():
+    # In physical space the SRM tensor holds the fields themselves: [u, f | low u, low f]. The low
+    # input of a pair is the coarser level, so its entries at even fine indices are the fine
+    # target sub-sampled ([::2] in t and x, numpy below) and the odd ones repeat them; and the
+    # low input of one pair is the target of the next pair down, through the shared scales.
+    rng = np.random.default_rng(4)
+    state, control = _trajectory(rng, 3, 33, 32)
+    data = sr_batches.prepare(IDENTITY, state, control, num_levels=3)
+    layout = data.layouts[0]
+    assert [lv.fine.grid_shape for lv in data.layouts] == [(33, 32), (17, 16)]
+    assert layout.shape == (40, 32, 4) and layout.fine_extent == (33, 32)
+    assert layout.coarse_extent == (17, 16)
+
+    tensors = [np.asarray(e, np.float64) * data.normalizer.scale for e in data.encoded]
+    target_u, target_f = tensors[0][:, :33, :, 0], tensors[0][:, :33, :, 1]
+    np.testing.assert_allclose(target_u, state[..., 0], rtol=1e-6)
+    np.testing.assert_allclose(target_f[:, :32], control[..., 0], rtol=1e-6)
+    low_u, low_f = tensors[0][:, :33, :, 2], tensors[0][:, :33, :, 3]
+    np.testing.assert_allclose(low_u[:, ::2, ::2], state[:, ::2, ::2, 0], rtol=1e-6)
+    np.testing.assert_allclose(low_u[:, 1::2, 1::2], state[:, :-1:2, ::2, 0], rtol=1e-6)
+    # the control's frame m starts at state time m: frame 2m of the fine is frame m of the coarse
+    # (the last row is each level's own extension by its last frame, so it is left out)
+    np.testing.assert_allclose(low_f[:, :32:2, ::2], control[:, ::2, ::2, 0], rtol=1e-6)
+    # pair 0's low input is pair 1's target: level 1 = level 0 [::2]
+    np.testing.assert_allclose(tensors[0][:, :33:2, ::2, 2:], tensors[1][:, :17, :, :2], rtol=1e-6)
+    down_state, down_control = pairs.downsample(state, control)
+    np.testing.assert_allclose(tensors[1][:, :17, :, 0], down_state[..., 0], rtol=1e-6)
+    np.testing.assert_allclose(tensors[1][:, :16, :, 1], down_control[..., 0], rtol=1e-6)
+    # one scale per field, the same for the target and the low input (as in wavelet space)
+    np.testing.assert_array_equal(data.normalizer.scale[:2], data.normalizer.scale[2:])
+    assert not np.any(tensors[0][:, 33:])  # time padding 33 -> 40 is zero
+
+
+def test_single_pair_stream_draws_only_the_finest_pair():
+    # num_levels=2 (the driver's single-pair ablation) leaves one pair: every batch of the
+    # training stream is that pair's tensor and every row one of its trajectories.
+    rng = np.random.default_rng(5)
+    state, control = _trajectory(rng, 5, 33, 32)
+    data = sr_batches.prepare(encoding.EncodingConfig(pad_multiple=4), state, control, num_levels=2)
+    assert [lv.fine.grid_shape for lv in data.layouts] == [(33, 32)]
+    stream = sr_batches.multiresolution_minibatches(data, batch_size=2, seed=3)
+    assert not stream.pairs_at(0, 5000).any()
+    rows = {row.tobytes() for row in data.encoded[0]}
+    for batch, _ in zip(stream(0), range(30), strict=False):
+        assert batch["x0"].shape == (2, *data.layouts[0].shape)
+        assert all(np.asarray(row).tobytes() in rows for row in batch["x0"])
+        np.testing.assert_array_equal(batch["known_mask"][0], data.layouts[0].known_mask())
+
+
+def test_cascade_preserves_conditions_in_physical_space():
+    # The multi-resolution DDPM's cascade: u0 and f are grid entries here, imposed exactly in
+    # normalised space, so they come back up to the scale's round-off and the model's own
+    # u(t=0) equals the given one (unlike wavelet space, where u0 is not a subset of the
+    # coefficients).
+    rng = np.random.default_rng(6)
+    base_state, base_control = _trajectory(rng, 2, 21, 30)
+    conditions = []
+    for k in (1, 2):
+        s, c = _trajectory(rng, 2, 20 * 2**k + 1, 30 * 2**k)
+        conditions.append((s[:, 0], c))
+    channels = 4
+    scale = np.array([3.0, 2.0, 3.0, 2.0], np.float32)
+    levels = sr_cascade.super_resolve(
+        _denoiser(channels),
+        IDENTITY,
+        normalization.Normalizer(scale),
+        diffusion.make_schedule("cosine", 1000),
+        base_state,
+        base_control,
+        conditions,
+        key=0,
+        sampler=SamplerConfig(num_steps=1),
+        batch_size=2,
+    )
+    assert [lv.state.shape for lv in levels] == [(2, 21, 30, 1), (2, 41, 60, 1), (2, 81, 120, 1)]
+    assert [lv.coefficients.shape for lv in levels] == [
+        (2, 21, 30, 2),
+        (2, 41, 60, 2),
+        (2, 81, 120, 2),
+    ]
+    np.testing.assert_array_equal(levels[0].state, base_state)
+    for lv, (u0, f) in zip(levels[1:], conditions, strict=True):
+        np.testing.assert_array_equal(lv.state[:, 0], u0)
+        np.testing.assert_allclose(lv.control, f, rtol=1e-6, atol=1e-6)
+        assert lv.initial_state_error.max() < 1e-6  # u(t=0) is a known grid row
+        # the "coefficients" are the fields: the state, then the control extended by its last
+        # frame (the next level's low input)
+        np.testing.assert_allclose(lv.coefficients[..., 0], lv.state[..., 0], atol=1e-6)
+        np.testing.assert_allclose(lv.coefficients[:, :-1, :, 1], f[..., 0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(lv.coefficients[:, -1, :, 1], f[:, -1, :, 0], atol=1e-6)
+        assert np.isfinite(lv.state).all()
+
+
+# ---- the FNO zero-shot on finer grids ----------------------------------------------------------
+
+
+def test_rescaled_padding_keeps_the_padded_extent():
+    # Burgers at 8x: t (81 + 8) 8 - 641 = 71, x (120 + 8) 8 - 960 = 64 (by hand); in units of
+    # the coarse spacing the padded extent (n' + p') / F stays n + p on every axis.
+    assert pairs.refine_shape((81, 120), 8) == (641, 960)
+    assert zero_shot.rescaled_padding((81, 120), (8, 8), 8) == (71, 64)
+    for factor in (1, 2, 4):
+        fine = pairs.refine_shape((81, 120), factor)
+        padding = zero_shot.rescaled_padding((81, 120), (8, 8), factor)
+        assert [(n + p) / factor for n, p in zip(fine, padding, strict=True)] == [89, 128]
+    assert zero_shot.rescaled_padding((81, 120), (0, 0), 2) == (1, 0)  # periodic x stays 0
+    with pytest.raises(ValueError, match="power of two"):
+        pairs.refine_shape((81, 120), 3)
+
+
+def test_fno_zero_shot_returns_the_documented_shapes():
+    num_times, num_points = 9, 16
+    layout = encoding.make_layout(
+        encoding.EncodingConfig(transform="identity"),
+        (num_times, num_points, 1),
+        (num_times - 1, num_points, 1),
+    )
+    network = fno.FNOConfig(2, 1, width=4, modes=(3, 4), num_layers=2, projection_width=8)
+    simulator = FNOSimulator(
+        fno.FNO(network, rngs=nnx.Rngs(0)),
+        layout,
+        normalization.Normalizer(np.array([2.0, 3.0], np.float32)),
+        step=7,
+    )
+    assert zero_shot.fno_at_resolution(simulator, 1) is simulator
+    rng = np.random.default_rng(7)
+    for factor in (2, 4):
+        fine = zero_shot.fno_at_resolution(simulator, factor)
+        times, points = (num_times - 1) * factor + 1, num_points * factor
+        assert fine.layout.grid_shape == (times, points) and fine.step == 7
+        assert fine.model.config.padding == ((8 + 1) * factor - 1, 8 * factor)
+        assert fine.model.config.modes == network.modes
+        for a, b in zip(
+            jax.tree.leaves(nnx.state(fine.model)),
+            jax.tree.leaves(nnx.state(simulator.model)),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(a, b)  # the same weights
+        u0 = rng.normal(size=(3, points, 1)).astype(np.float32)
+        f = rng.normal(size=(3, times - 1, points, 1)).astype(np.float32)
+        state = fine.predict(u0, f, batch_size=2, progress=False)
+        assert state.shape == (3, times, points, 1) and np.isfinite(state).all()
+        np.testing.assert_array_equal(state[:, 0], u0)
+        with pytest.raises(ValueError, match="initial_state"):
+            fine.predict(u0[:, ::2], f[:, ::2, ::2], progress=False)  # the base grid's shapes

@@ -17,6 +17,9 @@ model is trained on several resolution pairs and applied repeatedly beyond the f
 * :mod:`~wdno.superres.cascade`: base trajectories refined level by level with a denoiser
   callable, conditioned on the known conditions at every level.
 * :mod:`~wdno.superres.simulator`: the trained SRM (fit on every pair, save, load, upscale).
+  ``transform="identity"`` trains the same scheme on the physical fields (the paper's
+  multi-resolution DDPM ablation).
+* :mod:`~wdno.superres.zero_shot`: a trained FNO on finer grids (its zero-shot baseline).
 
 Nothing here knows a particular system; ``systems/<name>/superres.py`` adds grid checks.
 """
