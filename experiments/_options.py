@@ -57,6 +57,16 @@ def _models(text: str) -> tuple[str, ...]:
     return models
 
 
+def _superres_methods(text: str) -> tuple[str, ...]:
+    from experiments._burgers_superres import METHODS
+
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise argparse.ArgumentTypeError(f"expected a comma list of {tuple(METHODS)}, got {text!r}")
+    return methods
+
+
 class _System:
     """The verbs of one system, bound to its task loader."""
 
@@ -250,14 +260,13 @@ class _System:
             raise ValueError(
                 f"--models: {bad} cannot generate controls; choose among {self.control_models()}"
             )
+        from wdno.io import rundir
+
         preset = self.preset(args)
-        self._control(
-            self.run_dir(args),
-            preset,
-            self.data_dir(args),
-            models,
-            baselines_on=not args.no_baselines,
-        )
+        run, data_dir = self.run_dir(args), self.data_dir(args)
+        if args.data is None and (run / rundir.RUN_FILE).exists():
+            data_dir = rundir.read_run(run, system=self.name).data_dir  # the run's own data
+        self._control(run, preset, data_dir, models, baselines_on=not args.no_baselines)
         return 0
 
     def superres(self, args) -> int:
@@ -267,25 +276,16 @@ class _System:
         result = _burgers_superres.run(
             run,
             factor=args.factor,
+            methods=args.methods,
             num=args.num,
             num_levels=args.levels,
             steps=args.steps,
             batch_size=args.batch_size,
         )
-        print(f"super-resolution x{result['factor']} of {result['num_test']} test trajectories")
-        print("level  grid        MSE native  MSE nearest  MSE linear")
-        for row in result["levels"]:
-            grid = "x".join(str(n) for n in row["shape"])
-            print(
-                f"x{row['factor']:<5} {grid:<11} {row['mse_native']:<11.3e} "
-                f"{row['mse_nearest']:<12.3e} {row['mse_linear']:.3e}"
-            )
-        base = result["baseline"]
-        print(
-            f"baseline (base WDNO interpolated): nearest {base['mse_nearest']:.3e}, "
-            f"linear {base['mse_linear']:.3e}"
-        )
-        print(f"wrote {run}/superres.nc, {run}/superres.json, {result['figure']}")
+        print()
+        print((run / "superres.md").read_text())
+        written = [run / name for name in ("superres.nc", "superres.json", "superres.md")]
+        print("wrote " + ", ".join(str(p) for p in [*written, *result["figures"]]))
         return 0
 
     # ---- parsers -------------------------------------------------------------------------------
@@ -397,33 +397,54 @@ class _System:
         if self.name == "burgers":
             parser = verbs.add_parser(
                 "superres",
-                help="train the super-resolution model and super-resolve the test set",
-                description="Trains <run>/superres (the SRM, on the run's training set at 81x120 "
-                "and its coarser levels) if needed, generates the test set at --factor (if "
-                "missing), simulates the base level with <run>/wdno and refines it 2x per level "
-                "to --factor. Writes <run>/superres.nc, superres.json (MSE per level at native "
-                "resolution and nearest/linear-interpolated to the finest grid, and the "
-                "interpolated base WDNO baseline) and figures/superres.png.",
+                help="zero-shot super-resolution: WDNO's SRM against the DDPM's, the FNO and "
+                "single-pair training",
+                description="Trains the super-resolution models if needed (<run>/superres: WDNO, "
+                "on the run's training set at 81x120 and its coarser levels; "
+                "<run>/superres_ddpm: the same in physical space; <run>/superres_single_pair: "
+                "WDNO's on the finest pair only), generates the test set at --factor (if "
+                "missing), simulates the base level with <run>/wdno and <run>/ddpm and refines "
+                "it 2x per level to --factor, and evaluates <run>/fno zero-shot at every level's "
+                "grid. Writes <run>/superres.nc, superres.json, superres.md (MSE per method and "
+                "level at native resolution and nearest/linear-interpolated to the finest grid, "
+                "the interpolated base WDNO baseline) and figures/superres.png, "
+                "superres_error.png.",
             )
             self.run_options(parser, preset=False)
             parser.add_argument(
                 "--factor", type=int, choices=(2, 4, 8), default=8, help="default: 8 (641x960)"
             )
             parser.add_argument(
-                "--num", type=number(), default=None, help="test trajectories (default: preset)"
+                "--methods",
+                type=_superres_methods,
+                default=None,
+                help="comma list of wdno,ddpm,fno,single-pair (default: all)",
             )
             parser.add_argument(
-                "--levels", type=number(int, 2), default=4, help="SRM training levels (default 4)"
+                "--num",
+                type=number(),
+                default=None,
+                help="test trajectories (default: the super-resolution preset's, cpu 20)",
             )
             parser.add_argument(
-                "--steps", type=number(), default=None, help="SRM steps (default: the run preset's)"
+                "--levels",
+                type=number(int, 2),
+                default=4,
+                help="training levels of the multi-resolution SRMs (default 4)",
+            )
+            parser.add_argument(
+                "--steps",
+                type=number(),
+                default=None,
+                help="SRM steps (default: the super-resolution preset's, else the run's)",
             )
             parser.add_argument(
                 "--batch-size",
                 type=number(),
-                default=4,
-                help="trajectories per sampling call (default 4: the finest level's mid-block "
-                "attention spans 9,840 positions, about 0.8 GB per trajectory at 641x960)",
+                default=None,
+                help="trajectories per sampling call (default: the super-resolution preset's, "
+                "cpu 4: the finest level's middle-block attention spans 9,840 positions for "
+                "WDNO, 38,880 for the DDPM, at 641x960)",
             )
             parser.set_defaults(func=self.superres)
 

@@ -4,8 +4,8 @@
 The models are trained for two or three steps with a very small U-Net: the checks are about the
 pipeline (files, shapes, preserved conditions, resumption, metrics), not accuracy. Compilation
 (one training step per resolution pair, one sampler per level) dominates the time: about a minute
-per test on two loaded CPU cores, so only the driver test runs by default; the SRM's own
-fit/load/upscale/resume test is ``slow``.
+per model on two loaded CPU cores, so only the driver test (every method, through the CLI) runs
+by default; the SRM's own fit/load/upscale/resume test is ``slow``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import pytest
 import xarray as xr
 
 from experiments import _burgers_superres as driver
+from experiments import cli
 from systems.burgers import generate, grid, presets
 from systems.burgers.task import TASK
-from wdno import experiment
+from wdno import experiment, simulators
 from wdno.io import rundir
 from wdno.nets.unet import UNetConfig
 from wdno.simulators.sampling import SamplerConfig
@@ -125,43 +126,76 @@ def test_superres_model_fits_loads_upscales_and_resumes(tmp_path):
 # ---- the Burgers driver --------------------------------------------------------------------------
 
 
-def test_burgers_superres_driver_end_to_end(tmp_path):
+def test_burgers_superres_every_method_end_to_end(tmp_path):
     run, data = tmp_path / "run", tmp_path / "data"
     preset = _preset(num_train=4, num_test=2)
     TASK.generate(data, "train", "tiny", num=4, progress=False)
     experiment.train(TASK, run, preset, data, models=("wdno",), progress=False)
     assert rundir.read_run(run).preset.unet == SMALL_UNET
+    with pytest.raises(FileNotFoundError, match="no trained ddpm, fno"):
+        driver.run(run, methods=("ddpm", "fno", "wdno"), factor=2, progress=False)
+    experiment.train(TASK, run, preset, data, models=("ddpm", "fno"), progress=False)
 
     num, factor = 2, 2
-    result = driver.run(run, factor=factor, num=num, num_levels=2, progress=False)
+    arguments = ["--run", str(run), "--factor", "2", "--num", "2", "--levels", "3"]
+    assert cli.main(["burgers", "superres", *arguments]) == 0
+    result = json.loads((run / "superres.json").read_text())
 
-    for name in ("superres.nc", "superres.json", "figures/superres.png"):
+    for name in (
+        "superres.nc",
+        "superres.md",
+        "figures/superres.png",
+        "figures/superres_error.png",
+    ):
         assert (run / name).is_file(), name
-    assert (run / "superres" / "simulator.json").is_file()
     assert generate.output_path(data, "test", factor).is_file()
-    assert json.loads((run / "superres.json").read_text())["levels"] == result["levels"]
-    assert [row["shape"] for row in result["levels"]] == [[81, 120], [161, 240]]
-    assert all(row["control_error_max"] < 1e-4 for row in result["levels"])  # f imposed
+    assert list(result["methods"]) == ["wdno", "ddpm", "fno", "single-pair"]
+    # every SRM in its own directory: WDNO's and the DDPM's on 3 levels (2 pairs), one pair
+    for directory, transform, grids in (
+        ("superres", "wavelet", [[81, 120], [41, 60]]),
+        ("superres_ddpm", "identity", [[81, 120], [41, 60]]),
+        ("superres_single_pair", "wavelet", [[81, 120]]),
+    ):
+        description = json.loads((run / directory / "simulator.json").read_text())
+        assert description["encoding"]["transform"] == transform
+        assert description["pair_grids"] == grids and description["num_levels"] == len(grids) + 1
+    assert not (run / "superres_fno").exists()
+    for name, entry in result["methods"].items():
+        assert [row["shape"] for row in entry["levels"]] == [[81, 120], [161, 240]], name
+        if name != "fno":
+            assert all(row["control_error_max"] < 1e-4 for row in entry["levels"])  # f imposed
+    # in physical space u(t=0) is a grid row, imposed: the DDPM cascade returns it exactly
+    assert result["methods"]["ddpm"]["levels"][1]["initial_state_error_max"] < 1e-5
+    table = (run / "superres.md").read_text()
+    for entry in result["methods"].values():
+        assert table.count(f"| {entry['label']} | x") == 2
 
     with generate.open_dataset(generate.output_path(data, "test", factor)) as reader:
-        truth = np.asarray(reader.read(0, num, ["u", "f"])["u"], np.float64)
-        force = np.asarray(reader.read(0, num, ["u", "f"])["f"], np.float32)
+        fields = reader.read(0, num, ["u", "f"])
+    truth, force = np.asarray(fields["u"], np.float64), np.asarray(fields["f"], np.float32)
     with xr.open_dataset(run / "superres.nc") as dataset:
         dataset = dataset.load()
-    assert dataset["u_pred_r1"].shape == (num, 81, 120)
-    assert dataset["u_pred_r2"].shape == (num, 161, 240)
     assert dataset["f_r2"].shape == (num, 160, 240)
     for r, stride in ((1, 2), (2, 1)):
-        prediction = dataset[f"u_pred_r{r}"].values
         np.testing.assert_array_equal(dataset[f"u_true_r{r}"].values, truth[:, ::stride, ::stride])
-        np.testing.assert_array_equal(prediction[:, 0], truth[:, 0, ::stride])  # u0 kept
         np.testing.assert_array_equal(dataset[f"f_r{r}"].values, force[:, ::stride, ::stride])
-        assert np.isfinite(prediction).all()
-        native = np.mean((prediction[:, 1:] - truth[:, ::stride, ::stride][:, 1:]) ** 2)
-        np.testing.assert_allclose(result["levels"][r // 2]["mse_native"], native, rtol=1e-10)
+        for name, key in (("wdno", "wdno"), ("ddpm", "ddpm"), ("fno", "fno")):
+            prediction = dataset[f"u_{key}_r{r}"].values
+            assert prediction.shape == truth[:, ::stride, ::stride].shape
+            np.testing.assert_array_equal(prediction[:, 0], truth[:, 0, ::stride])  # u0 kept
+            native = np.mean((prediction[:, 1:] - truth[:, ::stride, ::stride][:, 1:]) ** 2)
+            level = result["methods"][name]["levels"][r // 2]
+            np.testing.assert_allclose(level["mse_native"], native, rtol=1e-10)
+    # the single-pair SRM refines the same base WDNO output
+    np.testing.assert_array_equal(dataset["u_single_pair_r1"], dataset["u_wdno_r1"])
+    # the FNO's base level is the run's FNO at its training grid
+    base_fno = simulators.load(run / "fno").predict(
+        truth[:, 0, ::2, None], force[:, ::2, ::2, None], progress=False
+    )
+    np.testing.assert_allclose(dataset["u_fno_r1"].values, base_fno[..., 0], rtol=1e-6, atol=1e-6)
 
     # the interpolation baseline, recomputed with np.interp on the stored coordinates
-    base = dataset["u_pred_r1"].values.astype(np.float64)
+    base = dataset["u_wdno_r1"].values.astype(np.float64)
     t_coarse, x_coarse = dataset["t_r1"].values, dataset["x_r1"].values
     t_fine, x_fine = dataset["t_r2"].values, dataset["x_r2"].values
     linear = np.stack(
@@ -177,4 +211,10 @@ def test_burgers_superres_driver_end_to_end(tmp_path):
     nearest = np.repeat(np.repeat(base, 2, axis=1)[:, :161], 2, axis=2)  # ties: earlier point
     expected = np.mean((nearest[:, 1:] - truth[:, 1:]) ** 2)
     np.testing.assert_allclose(result["baseline"]["mse_nearest"], expected, rtol=1e-10)
-    assert result["baseline"]["mse_linear"] == result["levels"][0]["mse_linear"]
+    assert result["baseline"]["mse_linear"] == result["methods"]["wdno"]["levels"][0]["mse_linear"]
+
+    # --methods: the FNO alone (no SRM trained or loaded), the files hold that method only
+    assert cli.main(["burgers", "superres", *arguments, "--methods", "fno"]) == 0
+    again = json.loads((run / "superres.json").read_text())
+    assert list(again["methods"]) == ["fno"] and "baseline" not in again
+    assert again["methods"]["fno"]["levels"] == result["methods"]["fno"]["levels"]

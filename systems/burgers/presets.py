@@ -22,7 +22,15 @@ from wdno.nets.fno import FNOConfig
 from wdno.nets.unet import UNetConfig
 from wdno.preset import RunPreset
 
-__all__ = ["PAPER_SUPERRES_UNET", "PAPER_UNET", "PRESETS", "RUN_PRESETS", "DataPreset"]
+__all__ = [
+    "PAPER_SUPERRES_UNET",
+    "PAPER_UNET",
+    "PRESETS",
+    "RUN_PRESETS",
+    "SUPERRES_PRESETS",
+    "DataPreset",
+    "SuperResPreset",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,4 +133,36 @@ RUN_PRESETS = {
         sim_batch_size=200,
         checkpoint_every=5_000,
     ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SuperResPreset:
+    """What ``wdno burgers superres`` changes from a run preset (spec §6, §7.2).
+
+    Every super-resolution model (the WDNO SRM, the physical-space DDPM's, the single-pair one)
+    trains with the run preset's batch, learning rate, schedule and seed; these fields set the
+    rest (None: the run preset's).
+
+    Attributes:
+        unet: the SRMs' U-Net (``in_channels`` is set from each SRM's layout).
+        steps: SRM training steps.
+        num_test: test trajectories super-resolved.
+        batch_size: trajectories per sampling call (memory: the finest level's attention).
+    """
+
+    unet: UNetConfig | None = None
+    steps: int | None = None
+    num_test: int | None = None
+    batch_size: int = 4
+
+
+# Keyed by run preset. `paper`: the released SRM (spec §6): U-Net dim 64, 250,000 steps of batch
+# 16 at lr 1e-4 on the run's periodic cosine (zero again at step 250k, the checkpoint the original
+# sampled), 200 test trajectories in batches of 5. `cpu`: the run's U-Net and budget, 20
+# trajectories (the x8 level of the physical-space cascade costs minutes per trajectory on 2 cores).
+SUPERRES_PRESETS = {
+    "tiny": SuperResPreset(),
+    "cpu": SuperResPreset(num_test=20),
+    "paper": SuperResPreset(unet=PAPER_SUPERRES_UNET, steps=250_000, num_test=200, batch_size=5),
 }
