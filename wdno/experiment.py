@@ -133,6 +133,9 @@ def _train(task, run_dir, preset, data_dir, data, models, main, progress, mode) 
             resumed = checkpoint.latest_step(run_dir / name)
             if resumed is not None:
                 print(f"[train] {name}: resuming from the checkpoint of step {resumed}")
+        options = {}
+        if mode == "control":  # the inverse problem: the initial state generated, not given
+            options["initial_given"] = "initial_state" in task.known["control"]
         record = simulators.MODELS[model].fit(
             run_dir / name,
             data.state,
@@ -141,6 +144,7 @@ def _train(task, run_dir, preset, data_dir, data, models, main, progress, mode) 
             mode=mode,
             past_frames=task.past_frames,
             progress=progress,
+            **options,
         )
         summary[name] = record
         if main:

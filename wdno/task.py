@@ -129,7 +129,8 @@ class Task:
         control_time_dim: name of the control's time dimension (its values: the state times
             but the last, the start of each interval).
         known: the mode -> the known parts (subsets of :data:`MODES`); every task has
-            ``"simulation"``.
+            ``"simulation"``. ``known["control"] = ("target",)`` is the inverse problem: the
+            initial state is generated (and scored by the solver from it) instead of given.
         transform: the default wavelet transform (wavelet, mode, level).
         spectral_axis: axis of a batched state array ``(N, T, *spatial, F)`` for the spectral
             error bands (a periodic spatial axis).
@@ -151,6 +152,9 @@ class Task:
         guidance_objective: the objective that guides sampling by default (same signature),
             e.g. the released one with its extra terms; None: ``control_objective``.
         guidance: default :class:`wdno.control.weights.GuidanceSettings` (scale, schedule).
+        decision_parametrization: for the inverse problem, ``(encode, decode)`` elementwise maps
+            between the initial state and the variable the solver-gradient baseline moves (e.g.
+            ``log`` of positive fields); None: the state itself.
         control_reference, control_reference_note: published control objectives to quote
             (e.g. ``{"WDNO": 0.0205}``) and where they come from.
         scoring: ``(EvaluationData) -> Scoring``, called once per ``evaluate`` and ``plot``:
@@ -187,6 +191,7 @@ class Task:
     control_objective: Callable | None = None
     guidance_objective: Callable | None = None
     guidance: object = None
+    decision_parametrization: tuple[Callable, Callable] | None = None
     control_reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
     control_reference_note: str = ""
     scoring: Callable[[EvaluationData], Scoring] | None = None
@@ -222,6 +227,11 @@ class Task:
         if self.past_frames < 1:
             raise ValueError(
                 f"Task {self.name!r}: past_frames must be >= 1, got {self.past_frames}"
+            )
+        if "control" in self.known and "target" not in self.known["control"]:
+            raise ValueError(
+                f"Task {self.name!r}: known['control'] = {self.known['control']}; the control task "
+                "needs the target"
             )
         if self.dims[0] != "t":
             raise ValueError(f"Task {self.name!r}: dims must start with 't', got {self.dims}")

@@ -97,6 +97,9 @@ RUN_PRESETS = {
         warmup_steps=0,
         sampling_steps=3,
         sim_batch_size=4,
+        num_control=2,
+        gradient_steps=3,
+        hybrid_steps=2,
     ),
     "cpu": RunPreset(
         "cpu",
@@ -111,6 +114,10 @@ RUN_PRESETS = {
         learning_rate=2e-3,
         sampling_steps=25,
         sim_batch_size=50,
+        num_control=50,
+        gradient_learning_rate=0.02,
+        gradient_steps=200,
+        hybrid_steps=20,
     ),
     "paper": RunPreset(
         "paper",

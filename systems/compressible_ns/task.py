@@ -8,6 +8,10 @@ periodic; :mod:`systems.compressible_ns.presets` explains the choice). Data are 
 files, ours (``<data>/<split>.hdf5``, :mod:`systems.compressible_ns.generate`) or PDEBench's own:
 pass a ``1D_CFD_Shock_*.hdf5`` file as the data directory and its first 90% are the train split,
 the last 10% the test split (PDEBench's ``test_ratio = 0.1``).
+
+Its control task is the inverse problem (:mod:`systems.compressible_ns.control`): only the final
+state known, the initial state (and the trajectory) generated; ``J`` is the misfit of the state
+our solver reaches from the generated initial state.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import pathlib
 
 import numpy as np
 
-from systems.compressible_ns import generate, presets
+from systems.compressible_ns import control, generate, presets
 from wdno.io import pdebench
 from wdno.io.pdebench import open_pdebench
-from wdno.task import FieldSpec, Task, Trajectories
+from wdno.task import MODES, FieldSpec, Task, Trajectories
 
 __all__ = ["TASK", "TEST_FRACTION", "data_file", "generate_split", "read_pdebench", "read_split"]
 
@@ -118,6 +122,7 @@ TASK = Task(
     data_presets=presets.PRESETS,
     presets=presets.RUN_PRESETS,
     default_preset="cpu",
+    known={"simulation": MODES["simulation"], "control": ("target",)},
     transform=presets.ENCODING,
     spectral_axis=2,  # x; not periodic (outgoing), the bands then include the end-to-end jump
     reference={"wdno": 0.2195, "ddpm": 5.5228, "fno": 0.2575},
@@ -125,4 +130,9 @@ TASK = Task(
         "paper Table 1, MSE on PDEBench's 1-D CFD shock data (eta = zeta = 1e-8; grid, window and "
         "normalisation not stated, so not comparable with these runs)"
     ),
+    rollout=control.rollout,
+    gradient_rollout=control.gradient_rollout,
+    control_objective=control.objective,
+    guidance=control.GUIDANCE,
+    decision_parametrization=control.PARAMETRIZATION,
 )

@@ -1,5 +1,6 @@
 """Control baselines (spec §2.4): no control, the nearest training control, and gradient descent
-on the control through the system's differentiable solver.
+on the control (or, for the inverse problem, on the initial state) through the system's
+differentiable solver.
 
 The gradient baseline minimises, with Adam (optax), the batch sum of the per-sample objective
 
@@ -8,7 +9,10 @@ The gradient baseline minimises, with Adam (optax), the batch sum of the per-sam
 so ``dL/df_n = dJ_n/df_n``: every problem gets its own gradient and, Adam being elementwise, its
 own independent optimisation (solving problems together equals solving each alone). Starting
 from ``f = 0`` it is the classical adjoint-style baseline; started from a WDNO control
-(``init``) it is the hybrid. Conventions for objectives and rollouts: :mod:`.evaluation`.
+(``init``) it is the hybrid. :func:`initial_state_gradient` descends the same way on the initial
+state ``u0`` with the control fixed (the inverse problem: which ``u0`` reaches the target), through
+an optional ``parametrization`` that keeps it physical (e.g. ``log`` of a density).
+Conventions for objectives and rollouts: :mod:`.evaluation`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import jax
@@ -30,7 +35,9 @@ from wdno.control.evaluation import solver_objective as _solver_objective
 __all__ = [
     "DEFAULT_LEARNING_RATE",
     "GradientResult",
+    "initial_state_gradient",
     "nearest_training_control",
+    "nearest_training_start",
     "objective_gradient",
     "solver_gradient",
     "zero_control",
@@ -86,13 +93,22 @@ def nearest_training_control(train_initial_states, train_controls, initial_state
     return controls[indices], indices
 
 
+def nearest_training_start(train_final_states, train_initial_states, target):
+    """For the inverse problem: the initial state of the training trajectory whose final state is
+    nearest to each target (``(initial_states (N, ...), indices (N,))``, Euclidean)."""
+    return nearest_training_control(train_final_states, train_initial_states, target)
+
+
 @dataclasses.dataclass(frozen=True)
 class GradientResult:
     """What :func:`solver_gradient` found (numpy arrays).
 
     Attributes:
-        control: ``(N, T - 1, *spatial, Fc)`` the final control.
-        objective: ``(N,)`` ``J`` of the final control, rolled out with ``rollout`` (the true
+        control: ``(N, T - 1, *spatial, Fc)`` the final control (the fixed one when the initial
+            state was optimised).
+        initial_state: ``(N, *spatial, Fs)`` the initial state: the given one, or the optimised
+            one (:func:`initial_state_gradient`).
+        objective: ``(N,)`` ``J`` of the result, rolled out with ``rollout`` (the true
             solver, also when the gradient used ``gradient_rollout``).
         history: per gradient step ``"step"`` (S,), ``"seconds"`` (S,) elapsed after the step
             (compilation excluded), ``"mean_objective"`` (S,) and ``"objective"`` (S, N): ``J``
@@ -105,6 +121,7 @@ class GradientResult:
     """
 
     control: np.ndarray
+    initial_state: np.ndarray
     objective: np.ndarray
     history: dict
     seconds: float
@@ -129,35 +146,63 @@ def objective_gradient(rollout: Rollout, objective: Objective, initial_state, co
     return _value_and_gradient(rollout, objective, initial_state, control, given)
 
 
-def _step(rollout, objective, control, adam_state, learning_rate, initial_state, given):
-    """One Adam update of the controls of a batch; returns the new state and ``J`` (N,) of the
-    control it started from."""
-    values, gradient = _value_and_gradient(rollout, objective, initial_state, control, given)
-    updates, adam_state = _ADAM.update(gradient, adam_state, control)
-    return control - learning_rate * updates, adam_state, values
+def _identity(x):
+    return x
+
+
+def _step(rollout, objective, variable, decode, decision, adam_state, learning_rate, fixed, given):
+    """One Adam update of a batch's decision variables (the controls, or the initial states
+    through ``decode``); returns the new ones, the Adam state and ``J`` (N,) of the iterate it
+    started from. A problem whose ``J`` or gradient is not finite keeps its iterate (frozen)."""
+
+    def loss(decision):
+        if variable == "control":
+            initial_state, control = fixed, decision
+        else:
+            initial_state, control = decode(decision), fixed
+        values = batch_objective(objective, rollout(initial_state, control), control, given)
+        return jnp.sum(values), values
+
+    (_, values), gradient = jax.value_and_grad(loss, has_aux=True)(decision)
+    axes = tuple(range(1, decision.ndim))
+    finite = jnp.isfinite(values) & jnp.all(jnp.isfinite(gradient), axis=axes)
+    rows = finite.reshape((-1,) + (1,) * (decision.ndim - 1))
+    gradient = jnp.where(rows, gradient, 0.0)  # frozen rows leave Adam's moments unchanged
+    updates, new_state = _ADAM.update(gradient, adam_state, decision)
+    new_state = jax.tree.map(
+        lambda new, old: jnp.where(rows, new, old) if new.shape == decision.shape else new,
+        new_state,
+        adam_state,
+    )
+    return jnp.where(rows, decision - learning_rate * updates, decision), new_state, values
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_step(rollout, objective, control_shape, state_shape, given_shapes):
+def _compiled_step(rollout, objective, variable, decode, decision_shape, fixed_shape, given_shapes):
     """The step, compiled ahead of time for these shapes (cached, so compile time is measurable
     and paid once per rollout, objective and shapes)."""
-    control = jax.ShapeDtypeStruct(control_shape, jnp.float32)
+    decision = jax.ShapeDtypeStruct(decision_shape, jnp.float32)
     given = {key: jax.ShapeDtypeStruct(shape, jnp.float32) for key, shape in given_shapes}
-    jitted = jax.jit(_step, static_argnums=(0, 1))
+    jitted = jax.jit(_step, static_argnums=(0, 1, 2, 3))
     return jitted.lower(
         rollout,
         objective,
-        control,
-        jax.eval_shape(_ADAM.init, control),
+        variable,
+        decode,
+        decision,
+        jax.eval_shape(_ADAM.init, decision),
         jax.ShapeDtypeStruct((), jnp.float32),
-        jax.ShapeDtypeStruct(state_shape, jnp.float32),
+        jax.ShapeDtypeStruct(fixed_shape, jnp.float32),
         given,
     ).compile()
 
 
-def _check_shapes(rollouts, objective, initial_state, given, init, control_shape):
-    """The control shape per sample, after clear checks of every input against the others."""
-    name = "solver_gradient"
+def _check_shapes(
+    rollouts, objective, initial_state, given, init, control_shape, *, name="solver_gradient"
+):
+    """The control shape per sample, after clear checks of every input against the others
+    (``init``: the starting control, or the fixed one of :func:`initial_state_gradient`)."""
+    what = "init" if name == "solver_gradient" else "control"
     if initial_state.ndim < 2:
         raise ValueError(
             f"{name}: initial_state must be (N, *spatial, Fs), got shape {initial_state.shape}"
@@ -168,8 +213,8 @@ def _check_shapes(rollouts, objective, initial_state, given, init, control_shape
     if init is not None:
         if init.ndim != initial_state.ndim + 1 or init.shape[0] != num:
             raise ValueError(
-                f"{name}: init must be (N={num}, T - 1, *spatial, Fc) with {len(spatial)} spatial "
-                f"axes, got shape {init.shape}"
+                f"{name}: {what} must be (N={num}, T - 1, *spatial, Fc) with {len(spatial)} "
+                f"spatial axes, got shape {init.shape}"
             )
         if control_shape is not None and tuple(control_shape) != init.shape[1:]:
             raise ValueError(
@@ -258,43 +303,183 @@ def solver_gradient(
     gradient_rollout = rollout if gradient_rollout is None else gradient_rollout
     rollouts = (rollout,) if gradient_rollout is rollout else (rollout, gradient_rollout)
     control_shape = _check_shapes(rollouts, objective, initial_state, given, init, control_shape)
+    num = initial_state.shape[0]
+    control = jnp.zeros((num, *control_shape), jnp.float32) if init is None else init
+    control, history, seconds, compile_seconds, stopped = _descend(
+        gradient_rollout,
+        objective,
+        "control",
+        _identity,
+        control,
+        initial_state,
+        given,
+        learning_rate=learning_rate,
+        max_steps=max_steps,
+        time_budget=time_budget,
+        tolerance=tolerance,
+        window=window,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    _, final = _solver_objective(
+        rollout, objective, initial_state, control, given, batch_size=min(batch_size or num, num)
+    )
+    return GradientResult(
+        control=np.asarray(control),
+        initial_state=np.asarray(initial_state),
+        objective=np.asarray(final),
+        history=history,
+        seconds=seconds,
+        compile_seconds=compile_seconds,
+        steps=len(history["step"]),
+        stopped=stopped,
+    )
+
+
+def initial_state_gradient(
+    rollout: Rollout,
+    objective: Objective,
+    given: dict,
+    *,
+    init,
+    control,
+    parametrization: tuple[Callable, Callable] | None = None,
+    learning_rate: float | Callable[[int], float] = DEFAULT_LEARNING_RATE,
+    max_steps: int = 100,
+    time_budget: float | None = None,
+    tolerance: float | None = None,
+    window: int = 20,
+    batch_size: int | None = None,
+    gradient_rollout: Rollout | None = None,
+    progress: bool = True,
+) -> GradientResult:
+    """Adam on the initial state through the differentiable rollout (the inverse problem: which
+    ``u0`` makes the solver reach the target), every problem independently, the control fixed.
+
+    Args:
+        rollout, objective, given: as for :func:`solver_gradient` (``given`` without
+            ``"initial_state"``: it is the unknown).
+        init: ``(N, *spatial, Fs)`` starting initial states (e.g. the nearest training one, or a
+            model's: the hybrid).
+        control: ``(N, T - 1, *spatial, Fc)`` the fixed control (``Fc = 0`` for a system without
+            one: it fixes ``T``).
+        parametrization: ``(encode, decode)``, elementwise maps between the initial state and the
+            variable Adam moves (e.g. ``log`` of density and pressure, so they stay positive);
+            None: the state itself. ``decode(encode(u0)) == u0``.
+        learning_rate, max_steps, time_budget, tolerance, window, batch_size, gradient_rollout,
+            progress: as for :func:`solver_gradient`.
+    """
+    init = jnp.asarray(init, jnp.float32)
+    control = jnp.asarray(control, jnp.float32)
+    given = {key: jnp.asarray(value, jnp.float32) for key, value in given.items()}
+    if "initial_state" in given:
+        raise ValueError("initial_state_gradient: given must not hold the unknown initial_state")
+    gradient_rollout = rollout if gradient_rollout is None else gradient_rollout
+    rollouts = (rollout,) if gradient_rollout is rollout else (rollout, gradient_rollout)
+    _check_shapes(rollouts, objective, init, given, control, None, name="initial_state_gradient")
+    encode, decode = (_identity, _identity) if parametrization is None else parametrization
+    decision = jnp.asarray(encode(init), jnp.float32)
+    if decision.shape != init.shape or not bool(jnp.all(jnp.isfinite(decision))):
+        raise ValueError(
+            f"initial_state_gradient: parametrization encode(init) must be finite with init's "
+            f"shape {init.shape}; got shape {decision.shape} (finite: "
+            f"{bool(jnp.all(jnp.isfinite(decision)))})"
+        )
+    decision, history, seconds, compile_seconds, stopped = _descend(
+        gradient_rollout,
+        objective,
+        "initial_state",
+        decode,
+        decision,
+        control,
+        given,
+        learning_rate=learning_rate,
+        max_steps=max_steps,
+        time_budget=time_budget,
+        tolerance=tolerance,
+        window=window,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    initial_state = jnp.asarray(decode(decision), jnp.float32)
+    _, final = _solver_objective(
+        rollout,
+        objective,
+        initial_state,
+        control,
+        given,
+        batch_size=min(batch_size or len(init), len(init)),
+    )
+    return GradientResult(
+        control=np.asarray(control),
+        initial_state=np.asarray(initial_state),
+        objective=np.asarray(final),
+        history=history,
+        seconds=seconds,
+        compile_seconds=compile_seconds,
+        steps=len(history["step"]),
+        stopped=stopped,
+    )
+
+
+def _descend(
+    rollout,
+    objective,
+    variable,
+    decode,
+    decision,
+    fixed,
+    given,
+    *,
+    learning_rate,
+    max_steps,
+    time_budget,
+    tolerance,
+    window,
+    batch_size,
+    progress,
+):
+    """Adam on ``decision`` (the controls or the encoded initial states, ``fixed`` the other),
+    batched; returns ``(decision, history, seconds, compile_seconds, stopped)``."""
     if max_steps < 0 or window < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(
             f"solver_gradient: need max_steps >= 0, window >= 1, batch_size >= 1 or None; got "
             f"{max_steps}, {window}, {batch_size}"
         )
-    num = initial_state.shape[0]
-    control = jnp.zeros((num, *control_shape), jnp.float32) if init is None else init
+    num = decision.shape[0]
     size = num if batch_size is None else min(batch_size, num)
 
     # Batches of `size` rows; the last one padded by repeating its last row (one compilation).
     batches = []
     for start in range(0, num, size):
         index = np.minimum(np.arange(start, start + size), num - 1)
-        batch_control = control[index]
+        batch_decision = decision[index]
         batches.append(
             [
-                batch_control,
-                _ADAM.init(batch_control),
-                initial_state[index],
+                batch_decision,
+                _ADAM.init(batch_decision),
+                fixed[index],
                 {key: value[index] for key, value in given.items()},
             ]
         )
 
     history = {"step": [], "seconds": [], "mean_objective": [], "objective": []}
     compile_seconds, elapsed, stopped = 0.0, 0.0, "max_steps"
+    frozen_warned = False
     if max_steps > 0:
         begin = time.perf_counter()
         step = _compiled_step(
-            gradient_rollout,
+            rollout,
             objective,
-            (size, *control_shape),
+            variable,
+            decode,
+            tuple(batches[0][0].shape),
             tuple(batches[0][2].shape),
             tuple((key, tuple(value.shape)) for key, value in batches[0][3].items()),
         )
         compile_seconds = time.perf_counter() - begin
     schedule = learning_rate if callable(learning_rate) else (lambda _: learning_rate)
-    bar = tqdm(total=max_steps, desc="solver-gradient", disable=not progress)
+    bar = tqdm(total=max_steps, desc=f"solver-gradient ({variable})", disable=not progress)
     for index in range(max_steps):
         begin = time.perf_counter()
         values, rate = [], jnp.float32(schedule(index))
@@ -304,14 +489,22 @@ def solver_gradient(
         values = np.concatenate(jax.device_get(values))[:num]  # waits for the step
         jax.block_until_ready([batch[0] for batch in batches])
         elapsed += time.perf_counter() - begin
-        if not np.all(np.isfinite(values)):
+        finite = np.isfinite(values)
+        if not finite.any():
             bar.close()
             raise FloatingPointError(
-                f"solver_gradient: J became non-finite at step {index} for problems "
-                f"{np.flatnonzero(~np.isfinite(values))[:10].tolist()}; lower learning_rate "
-                f"(now {float(schedule(index)):.3g})"
+                f"solver_gradient: J is non-finite for every problem at step {index}; lower "
+                f"learning_rate (now {float(schedule(index)):.3g}) or check the starting point"
             )
-        mean = float(np.mean(values))
+        if not finite.all() and not frozen_warned:
+            warnings.warn(
+                f"solver_gradient: J is non-finite at step {index} for problems "
+                f"{np.flatnonzero(~finite)[:10].tolist()}: they keep their last iterate; the "
+                "mean J is over the others",
+                stacklevel=3,
+            )
+            frozen_warned = True
+        mean = float(np.mean(values[finite]))
         for key, value in zip(history, (index, elapsed, mean, values), strict=True):
             history[key].append(value)
         bar.update(1)
@@ -329,18 +522,8 @@ def solver_gradient(
                 break
     bar.close()
     steps = len(history["step"])
-
-    control = jnp.concatenate([batch[0] for batch in batches])[:num]
-    _, final = _solver_objective(rollout, objective, initial_state, control, given, batch_size=size)
+    decision = jnp.concatenate([batch[0] for batch in batches])[:num]
     history = {key: np.asarray(value) for key, value in history.items()}
     if steps == 0:
         history["objective"] = np.zeros((0, num), np.float32)
-    return GradientResult(
-        control=np.asarray(control),
-        objective=np.asarray(final),
-        history=history,
-        seconds=elapsed,
-        compile_seconds=compile_seconds,
-        steps=steps,
-        stopped=stopped,
-    )
+    return decision, history, elapsed, compile_seconds, stopped

@@ -18,6 +18,11 @@ Usage::
     controller = Controller(model, task)                 # the task's objective and guidance
     result = controller.optimize(u0, target, key=0)      # u0, target: (N, 120, 1)
     result.control, result.objective                     # (N, 80, 120, 1), solver J (N,)
+
+The inverse problem (a task whose ``known["control"]`` is ``("target",)``, e.g. compressible NS:
+find the initial state that reaches a final state) uses a model trained with the initial state
+generated (``initial_given=False``); ``optimize(None, target)`` then returns the generated initial
+state as ``result.initial_state``, and the solver's ``J`` is computed from it.
 """
 
 from __future__ import annotations
@@ -48,19 +53,24 @@ class ControlResult:
     """What :meth:`Controller.optimize` found, per problem (numpy arrays).
 
     Attributes:
-        control: ``(N, T - 1, *spatial, Fc)`` the generated control.
+        control: ``(N, T - 1, *spatial, Fc)`` the generated control (``Fc = 0`` for a system
+            without control).
+        initial_state: ``(N, *spatial, Fs)`` the initial state the solver started from: the
+            given one, or the generated one for the inverse problem.
         predicted_state: ``(N, T, *spatial, Fs)`` the model's own trajectory (its ``u(0)`` as
             generated).
-        state: ``(N, T, ...)`` the true solver's trajectory from the given initial state, or None
+        state: ``(N, T, ...)`` the true solver's trajectory from ``initial_state``, or None
             without a solver.
         objective: ``(N,)`` the evaluation objective on ``state`` (None without a solver).
         objective_generated_start: ``(N,)`` the same with the solver started from the model's
-            generated ``u(0)`` (the released evaluation, spec pitfall 8), or None.
+            generated ``u(0)`` (the released evaluation, spec pitfall 8), or None (no solver,
+            or the inverse problem, where ``objective`` already is that).
         predicted_objective: ``(N,)`` the evaluation objective on the model's own prediction.
         seconds: wall-clock of the guided sampling (compilation included).
     """
 
     control: np.ndarray
+    initial_state: np.ndarray
     predicted_state: np.ndarray
     state: np.ndarray | None
     objective: np.ndarray | None
@@ -70,7 +80,9 @@ class ControlResult:
 
 
 def _given(initial_state, target):
-    given = {"initial_state": initial_state}
+    given = {}
+    if initial_state is not None:
+        given["initial_state"] = initial_state
     if target is not None:
         given["target"] = target
     return given
@@ -96,23 +108,30 @@ def _guided_batch(
     objective,
     guidance,
 ):
-    """One batch of guided joint samples, decoded: ``(state, control)``."""
-    batch_size = initial_state.shape[0]
+    """One batch of guided joint samples, decoded: ``(state, control)``; ``initial_state`` is
+    None for the inverse problem."""
+    batch_size = target.shape[0]
     normalizer = normalization.Normalizer(scale)
     mask = jnp.asarray(layout.task_known_mask())
     state = jnp.zeros((batch_size, *layout.grid_shape, layout.num_state_fields))
-    state = state.at[:, 0].set(initial_state)
-    if target is not None:
-        state = state.at[:, -1].set(target)
+    if initial_state is not None:
+        state = state.at[:, 0].set(initial_state)
+    state = state.at[:, -1].set(target)
     control = jnp.zeros(
         (batch_size, layout.num_times - 1, *layout.spatial_shape, layout.num_control_fields)
     )
-    known_values = normalizer.normalize(encoding.encode(layout, state, control))
+    known_values = normalizer.normalize(
+        encoding.encode(layout, state, control if layout.num_control_fields else None)
+    )
     given = _given(initial_state, target)
+
+    def decoded(x0):  # (state, control); a system without control gets an empty one
+        sample_state, sample_control = encoding.decode(layout, normalizer.denormalize(x0))
+        return sample_state, control if sample_control is None else sample_control
 
     def guidance_objective(x0):
         x0 = jnp.where(mask, known_values, x0)  # known entries imposed before J (spec §2.3)
-        sample_state, sample_control = encoding.decode(layout, normalizer.denormalize(x0))
+        sample_state, sample_control = decoded(x0)
         return jnp.sum(evaluation.batch_objective(objective, sample_state, sample_control, given))
 
     def weight(t):  # the scale is traced: changing it does not recompile
@@ -133,7 +152,7 @@ def _guided_batch(
         )
     else:
         sample = diffusion.ddpm_sample(denoise, shape, key, schedule, **options)
-    return encoding.decode(layout, normalizer.denormalize(sample))
+    return decoded(sample)
 
 
 _batch_objective = jax.jit(evaluation.batch_objective, static_argnums=0)
@@ -208,13 +227,25 @@ class Controller:
         frame = (*layout.spatial_shape, layout.num_state_fields)
         state = (layout.num_times, *frame)
         control = (layout.num_times - 1, *layout.spatial_shape, layout.num_control_fields)
-        return state, control, {"initial_state": frame, "target": frame}
+        given = {"initial_state": frame, "target": frame}
+        if not layout.initial_given:
+            del given["initial_state"]
+        return state, control, given
 
     def _check_problems(self, initial_state, target):
         _, _, given = self._shapes()
-        frame = given["initial_state"]
+        frame = given["target"]
+        if "initial_state" not in given:
+            if initial_state is not None:
+                raise ValueError(
+                    "Controller.optimize: this model solves the inverse problem (it generates the "
+                    "initial state); pass initial_state=None"
+                )
+            if target is None:
+                raise ValueError("Controller.optimize: target is required by this control model")
         arrays = {}
-        for name, value in (("initial_state", initial_state), ("target", target)):
+        for name in given:
+            value = {"initial_state": initial_state, "target": target}[name]
             if value is None:
                 raise ValueError(f"Controller.optimize: {name} is required by this control model")
             value = np.asarray(value, np.float32)
@@ -224,14 +255,14 @@ class Controller:
                     f"{value.shape}"
                 )
             arrays[name] = value
-        if len(arrays["initial_state"]) != len(arrays["target"]):
+        if "initial_state" in arrays and len(arrays["initial_state"]) != len(arrays["target"]):
             raise ValueError(
                 f"Controller.optimize: {len(arrays['initial_state'])} initial states but "
                 f"{len(arrays['target'])} targets"
             )
         if not all(np.isfinite(v).all() for v in arrays.values()):
-            raise ValueError("Controller.optimize: initial_state and target must be finite")
-        return arrays["initial_state"], arrays["target"]
+            raise ValueError(f"Controller.optimize: {' and '.join(arrays)} must be finite")
+        return arrays.get("initial_state"), arrays["target"]
 
     # ---- the work -------------------------------------------------------------------------------
     def sample(self, initial_state, target, *, key=0, batch_size: int = 50, progress=True):
@@ -250,14 +281,14 @@ class Controller:
         )
         guidance_scale = jnp.asarray(self.guidance.scale, jnp.float32)
         states, controls = [], []
-        padded = list(batches.padded_batches(len(initial_state), batch_size))
+        padded = list(batches.padded_batches(len(target), batch_size))
         for number, (rows, index) in enumerate(tqdm(padded, desc="control", disable=not progress)):
             state, control = _guided_batch(
                 weights,
                 scale,
                 self.model.schedule,
                 jax.random.fold_in(key, number),
-                initial_state[index],
+                None if initial_state is None else initial_state[index],
                 target[index],
                 guidance_scale,
                 **static,
@@ -272,7 +303,8 @@ class Controller:
         """Controls for ``N`` problems: guided sampling, then the true solver's ``J``.
 
         Args:
-            initial_state, target: ``(N, *spatial, Fs)``, the given initial and final states.
+            initial_state, target: ``(N, *spatial, Fs)``, the given initial and final states
+                (``initial_state`` None for the inverse problem).
             key: PRNG key or seed; batch ``b`` samples with ``fold_in(key, b)``.
             batch_size: problems per compiled batch (the last batch is padded: one compilation).
             progress: progress bar over batches.
@@ -288,16 +320,19 @@ class Controller:
             _batch_objective(self.objective, predicted, control, given)
         )
         state = objective = objective_generated = None
+        start_state = predicted[:, 0] if initial_state is None else initial_state
         if self.rollout is not None:
             options = dict(batch_size=batch_size)
             state, objective = evaluation.solver_objective(
-                self.rollout, self.objective, initial_state, control, given, **options
+                self.rollout, self.objective, start_state, control, given, **options
             )
-            _, objective_generated = evaluation.solver_objective(
-                self.rollout, self.objective, predicted[:, 0], control, given, **options
-            )
+            if initial_state is not None:
+                _, objective_generated = evaluation.solver_objective(
+                    self.rollout, self.objective, predicted[:, 0], control, given, **options
+                )
         return ControlResult(
             control=control,
+            initial_state=start_state,
             predicted_state=predicted,
             state=state,
             objective=objective,

@@ -13,14 +13,24 @@ Problems are the first ``num`` test trajectories: the initial state ``u0`` and t
 - the hybrid: WDNO's control refined by ``hybrid_steps`` solver-gradient steps;
 - floors: no control (``f = 0``) and the training control whose initial state is nearest.
 
-Every ``J`` is the task's evaluation objective on the solver's rollout from the true ``u0``. The
-run directory gets ``control.nc`` (problems, controls, reached states, ``J``), ``control.json``
+Every ``J`` is the task's evaluation objective on the solver's rollout from the true ``u0``.
+
+The inverse problem (``task.known["control"] == ("target",)``, e.g. compressible NS) decides the
+initial state instead: the control models generate it from the target alone; the solver-gradient
+methods descend on it (:func:`wdno.control.baselines.initial_state_gradient`, through the task's
+``decision_parametrization``) from the nearest training start (the initial state of the training
+trajectory whose final state is nearest to the target), the hybrid from WDNO's; the floor is that
+nearest training start. ``J`` is then the objective on the solver's rollout from each method's
+initial state, and ``initial_misfit`` its distance to the test trajectory's own ``u0``.
+
+The run directory gets ``control.nc`` (problems, controls, reached states, ``J``), ``control.json``
 (the summary and the gradient methods' ``J`` against wall-clock), ``control.md`` (the table) and
 ``figures/control_*.png``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import time
@@ -58,7 +68,15 @@ def _check_task(task):
 
 def _problems(task, data_dir, num):
     test = task.read_split(data_dir, "test", num)
+    if test.control is None:  # no control fields: an empty control fixes T for the rollouts
+        shape = (len(test.state), test.state.shape[1] - 1, *test.state.shape[2:-1], 0)
+        test = dataclasses.replace(test, control=np.zeros(shape, np.float32))
     return test.state[:, 0], test.state[:, -1], test
+
+
+def is_inverse(task) -> bool:
+    """The task's control problem decides the initial state (only the target is given)."""
+    return "initial_state" not in task.known["control"]
 
 
 def run(
@@ -88,6 +106,8 @@ def run(
     u0, target, test = _problems(task, record.data_dir, num)
     train = task.read_split(record.data_dir, "train", preset.num_train) if baselines_on else None
     with rundir.lock(run_dir, enabled=parallel.is_main_process()):
+        if is_inverse(task):
+            return _run_inverse(task, run_dir, preset, models, u0, target, test, train, progress)
         return _run(task, run_dir, preset, models, u0, target, test, train, progress)
 
 
@@ -98,19 +118,26 @@ def _score(task, u0, control, given, batch_size):
     return state, objective
 
 
-def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> dict:
-    given = {"initial_state": u0, "target": target}
-    batch = preset.sim_batch_size
-    controls, states, objectives, seconds, extra = {}, {}, {}, {}, {}
-    curves = {}
+def _guided(task, run_dir, preset, models, u0, target, progress):
+    """Every control model's guided samples: ``{model: ControlResult}``."""
+    results = {}
     for name in models:
         model = simulators.load(
             run_dir / simulators.MODELS[name].directory("control"), use_ema=preset.use_ema
         )
         controller = Controller(model, task, sampler=preset.sampler)
-        result = controller.optimize(
-            u0, target, key=preset.seed, batch_size=batch, progress=progress
+        results[name] = controller.optimize(
+            u0, target, key=preset.seed, batch_size=preset.sim_batch_size, progress=progress
         )
+    return results
+
+
+def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> dict:
+    given = {"initial_state": u0, "target": target}
+    batch = preset.sim_batch_size
+    controls, states, objectives, seconds, extra = {}, {}, {}, {}, {}
+    curves = {}
+    for name, result in _guided(task, run_dir, preset, models, u0, target, progress).items():
         controls[name], states[name], objectives[name] = (
             result.control,
             result.state,
@@ -181,16 +208,99 @@ def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> di
     )
 
 
+def _run_inverse(task, run_dir, preset, models, u0, target, test, train, progress) -> dict:
+    """The inverse problem: every method decides the initial state (module docstring)."""
+    given = {"target": target}
+    batch = preset.sim_batch_size
+    control = test.control  # fixed (empty for a system without control)
+    controls, states, objectives, seconds, extra, curves = {}, {}, {}, {}, {}, {}
+    for name, result in _guided(task, run_dir, preset, models, None, target, progress).items():
+        controls[name], states[name], objectives[name] = control, result.state, result.objective
+        seconds[name] = result.seconds
+        extra[name] = {"J_predicted_mean": float(np.mean(result.predicted_objective))}
+    if train is not None:
+        start = time.perf_counter()
+        nearest, chosen = baselines.nearest_training_start(
+            train.state[:, -1], train.state[:, 0], target
+        )
+        seconds["nearest_training"] = time.perf_counter() - start
+        extra["nearest_training"] = {"indices": chosen.tolist()}
+        controls["nearest_training"] = control
+        states["nearest_training"], objectives["nearest_training"] = _score(
+            task, nearest, control, given, batch
+        )
+
+        def gradient(name, init, **options):
+            result = baselines.initial_state_gradient(
+                task.rollout,
+                task.control_objective,
+                given,
+                init=init,
+                control=control,
+                parametrization=task.decision_parametrization,
+                learning_rate=preset.gradient_learning_rate,
+                gradient_rollout=task.gradient_rollout,
+                batch_size=batch,
+                progress=progress,
+                **options,
+            )
+            controls[name] = control
+            states[name], objectives[name] = _score(
+                task, result.initial_state, control, given, batch
+            )
+            seconds[name] = result.seconds + result.compile_seconds
+            curves[name] = {
+                "seconds": np.asarray(result.history["seconds"]).tolist(),
+                "mean_J": np.asarray(result.history["mean_objective"]).tolist(),
+            }
+            extra[name] = {"steps": int(result.steps), "compile_seconds": result.compile_seconds}
+
+        start = states["nearest_training"][:, 0]
+        budget = seconds.get("wdno")
+        if budget is not None:
+            gradient("gradient_equal_time", start, max_steps=10**6, time_budget=budget)
+        gradient("gradient_converged", start, max_steps=preset.gradient_steps)
+        if "wdno" in states:  # from the initial state the solver started from (floored)
+            gradient("hybrid", states["wdno"][:, 0], max_steps=preset.hybrid_steps)
+            curves["hybrid"]["seconds"] = [s + seconds["wdno"] for s in curves["hybrid"]["seconds"]]
+    for name, state in states.items():  # how far each found u0 is from the test trajectory's
+        axes = tuple(range(1, u0.ndim))
+        extra.setdefault(name, {})["initial_misfit_mean"] = float(
+            np.mean(np.mean((state[:, 0] - u0) ** 2, axis=axes))
+        )
+    return _write(
+        task,
+        run_dir,
+        preset,
+        u0,
+        target,
+        test,
+        controls,
+        states,
+        objectives,
+        seconds,
+        extra,
+        curves,
+    )
+
+
 def _summary(task, objectives, controls, states, target, seconds, extra, num):
     rows = {}
     for name, objective in objectives.items():
         misfit = np.mean((states[name][:, -1] - target) ** 2, axis=tuple(range(1, target.ndim)))
         energy = np.sum(controls[name] ** 2, axis=tuple(range(1, controls[name].ndim)))
+        label = LABELS.get(name, name)
+        if name == "nearest_training" and is_inverse(task):
+            label = "nearest training initial state (by final state)"
+        finite = np.isfinite(objective)  # a diverged rollout is counted, not averaged
+        if not finite.all():
+            label += f" ({int((~finite).sum())} of {len(finite)} diverged, excluded)"
         rows[name] = {
-            "label": LABELS.get(name, name),
-            "J_mean": float(np.mean(objective)),
-            "J_median": float(np.median(objective)),
-            "misfit_mean": float(np.mean(misfit)),
+            "label": label,
+            "J_mean": float(np.mean(objective[finite])) if finite.any() else float("nan"),
+            "J_median": float(np.median(objective[finite])) if finite.any() else float("nan"),
+            "diverged": int((~finite).sum()),
+            "misfit_mean": float(np.nanmean(misfit)) if finite.any() else float("nan"),
             "energy_mean": float(np.mean(energy)),
             "seconds_per_problem": float(seconds[name] / num),
             **extra.get(name, {}),
@@ -226,6 +336,8 @@ def _write(
         variables[f"{field.name}_target"] = (frame_dims, target[..., index])
         for name, state in states.items():
             variables[f"{field.name}_{name}"] = (state_dims, state[..., index])
+            if is_inverse(task):
+                variables[f"{field.name}_initial_{name}"] = (frame_dims, state[:, 0, ..., index])
     for index, field in enumerate(task.control_fields):
         variables[f"{field.name}_true"] = (control_dims, test.control[..., index])
         for name, control in controls.items():
@@ -256,20 +368,34 @@ def _write(
 
 def _markdown(task, preset, result, record) -> str:
     hardware = record["hardware"]
+    inverse = is_inverse(task)
+    if inverse:
+        intro = (
+            f"{result['num_problems']} inverse problems (the final states of the first test "
+            "trajectories): find an initial state that reaches it. J is the task's objective on "
+            "the true solver's rollout from each method's initial state; initial misfit is that "
+            "state's mean squared distance to the test trajectory's own initial state."
+        )
+        last = ("initial misfit", "initial_misfit_mean")
+    else:
+        intro = (
+            f"{result['num_problems']} problems (initial and final states of the first test "
+            "trajectories). J is the task's objective on the true solver's rollout of each "
+            "method's control from the true initial state."
+        )
+        last = ("energy sum f^2", "energy_mean")
     lines = [
-        f"# {task.title} control, preset `{preset.name}`",
+        f"# {task.title} {'inverse problem' if inverse else 'control'}, preset `{preset.name}`",
         "",
-        f"{result['num_problems']} problems (initial and final states of the first test "
-        "trajectories). J is the task's objective on the true solver's rollout of each "
-        "method's control from the true initial state.",
+        intro,
         "",
-        "| method | mean J | median J | final misfit | energy sum f^2 | s / problem |",
+        f"| method | mean J | median J | final misfit | {last[0]} | s / problem |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in result["methods"].values():
         lines.append(
             f"| {row['label']} | {row['J_mean']:.4g} | {row['J_median']:.4g} | "
-            f"{row['misfit_mean']:.4g} | {row['energy_mean']:.4g} | "
+            f"{row['misfit_mean']:.4g} | {row[last[1]]:.4g} | "
             f"{row['seconds_per_problem']:.3g} |"
         )
     for row in result["methods"].values():
@@ -293,7 +419,8 @@ def _markdown(task, preset, result, record) -> str:
 
 
 def plot(task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
-    """Reached vs target final states, control fields, J per method, J against wall-clock."""
+    """Reached vs target final states, control fields (the inverse problem: the initial states
+    found), J per method, J against wall-clock."""
     import matplotlib.pyplot as plt
     import xarray as xr
 
@@ -306,7 +433,9 @@ def plot(task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
     result = json.loads((run_dir / "control.json").read_text())
     figures = run_dir / "figures"
     figures.mkdir(exist_ok=True)
-    state_name, control_name = task.state_fields[0].name, task.control_fields[0].name
+    inverse = is_inverse(task)
+    state_name = task.state_fields[0].name
+    control_name = None if inverse else task.control_fields[0].name
     with xr.open_dataset(path) as data:
         methods = [m for m in data.attrs["methods"].split(",") if m]
         x = data[task.dims[-1]].values
@@ -315,15 +444,42 @@ def plot(task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
         target = data[f"{state_name}_target"].values
         initial = data[f"{state_name}_initial"].values
         reached = {labels[m]: data[f"{state_name}_{m}"].values[:, -1] for m in methods}
-        controls = {labels[m]: data[f"{control_name}_{m}"].values for m in methods}
-        objectives = {labels[m]: data[f"J_{m}"].values for m in methods}
+        if inverse:
+            second = {labels[m]: data[f"{state_name}_initial_{m}"].values for m in methods}
+        else:
+            second = {labels[m]: data[f"{control_name}_{m}"].values for m in methods}
+        objectives = {}
+        for m in methods:  # diverged problems (non-finite J) are left out and counted
+            values = data[f"J_{m}"].values
+            finite = np.isfinite(values)
+            label = labels[m] if finite.all() else f"{labels[m]} ({(~finite).sum()} diverged)"
+            if finite.any():
+                objectives[label] = values[finite]
     samples = [s for s in samples if s < len(target)]
-    paths = [figures / f"control_{n}.png" for n in ("final_states", "forces", "J", "J_vs_time")]
+    names = ("final_states", "initial_states" if inverse else "forces", "J", "J_vs_time")
+    paths = [figures / f"control_{n}.png" for n in names]
     if len(task.dims) == 2:
         control_plots.plot_final_states(
-            x, target, reached, initial=initial, sample_indices=samples, path=paths[0]
+            x,
+            target,
+            reached,
+            initial=None if inverse else initial,
+            sample_indices=samples,
+            path=paths[0],
+            field_name=state_name,
         )
-        control_plots.plot_control_fields(t, x, controls, sample=samples[0], path=paths[1])
+        if inverse:
+            control_plots.plot_final_states(
+                x,
+                initial,
+                second,
+                sample_indices=samples,
+                path=paths[1],
+                field_name=state_name,
+                kind="initial",
+            )
+        else:
+            control_plots.plot_control_fields(t, x, second, sample=samples[0], path=paths[1])
     else:
         paths = paths[2:]
     reference = {f"paper {k}": v for k, v in task.control_reference.items()}

@@ -119,8 +119,11 @@ def plot_final_states(
     sample_indices: Sequence[int] = (0, 1, 2),
     path: str | os.PathLike,
     field_name: str = "u",
+    kind: str = "final",
 ):
-    """Reached final states ``u(T, x)`` of every method against the target, one panel per sample.
+    """Reached final states ``u(T, x)`` of every method against the target, one panel per sample
+    (``kind="initial"``: the initial states found for the inverse problem against the test
+    trajectory's own ``u0``, passed as ``target``).
 
     The target ``u_T`` is a thick black dashed line, the initial state ``u0`` (if given) a thin grey
     line, each method's solver-reached ``u(T)`` a coloured line; one legend for all panels.
@@ -133,11 +136,16 @@ def plot_final_states(
         sample_indices: which samples to show, one panel each.
         path: where to save the PNG.
         field_name: the field's symbol for labels.
+        kind: ``"final"`` or ``"initial"`` (labels and title only).
 
     Returns:
         ``path`` as a :class:`pathlib.Path`.
     """
     name = "plot_final_states"
+    if kind not in ("final", "initial"):
+        raise ValueError(f"{name}: kind must be 'final' or 'initial', got {kind!r}")
+    time = "T" if kind == "final" else "0"
+    reference = f"target {field_name}_T" if kind == "final" else f"test trajectory's {field_name}0"
     x = np.asarray(x, dtype=float)
     target = _as_array(target, 2)
     if x.ndim != 1 or target.ndim != 2 or target.shape[1] != x.size:
@@ -174,10 +182,10 @@ def plot_final_states(
             )
         for index, (label, states) in enumerate(reached.items()):
             axis.plot(x, states[sample], color=f"C{index % 10}", linewidth=1.4, label=label)
-        axis.plot(x, target[sample], "k--", linewidth=2.5, label=f"target {field_name}_T")
+        axis.plot(x, target[sample], "k--", linewidth=2.5, label=reference)
         axis.set_title(f"sample {sample}", fontsize=10)
         axis.set_xlabel("x")
-        axis.set_ylabel(f"{field_name}(T, x)")
+        axis.set_ylabel(f"{field_name}({time}, x)")
         axis.grid(True, alpha=0.3)
     for axis in axes.flat[len(indices) :]:
         axis.set_visible(False)
@@ -187,6 +195,8 @@ def plot_final_states(
     )
     figure.suptitle(
         f"Final state reached by the solver under each control vs target {field_name}_T"
+        if kind == "final"
+        else f"Initial state found by each method vs the test trajectory's own {field_name}0"
     )
     return _finish(figure, path)
 
@@ -284,7 +294,7 @@ def plot_objective_distribution(
     """Per-method distribution of the objective: box plot, every sample as a point, mean marked.
 
     Args:
-        objectives: ``{method: (N,)}`` per-sample objective values, the same ``N`` for all.
+        objectives: ``{method: (N,)}`` per-sample objective values (``N`` may differ).
         path: where to save the PNG.
         reference: ``{label: value}`` drawn as labelled horizontal dashed lines, e.g.
             ``{"paper WDNO (GPU)": 0.0205}``.
@@ -296,7 +306,12 @@ def plot_objective_distribution(
         ``path`` as a :class:`pathlib.Path`.
     """
     name = "plot_objective_distribution"
-    objectives = _per_method(name, "objectives", objectives, 1, "(N,)")
+    objectives = {  # N may differ between methods (e.g. diverged problems left out)
+        label: _per_method(name, "objectives", {label: values}, 1, "(N,)")[label]
+        for label, values in objectives.items()
+    }
+    if not objectives:
+        raise ValueError(f"{name}: no methods to plot")
     reference = dict(reference or {})
     for label, values in objectives.items():
         if not np.all(np.isfinite(values)):

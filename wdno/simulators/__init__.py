@@ -56,16 +56,20 @@ class Model:
         preset,
         mode="simulation",
         past_frames=1,
+        initial_given=True,
         monitor=None,
         progress=True,
     ) -> dict:
         """Train this model (:meth:`wdno.simulators.base.Simulator.fit`) for ``mode``, with
-        ``past_frames`` leading state frames given (1: the initial state)."""
+        ``past_frames`` leading state frames given (1: the initial state); ``initial_given=False``
+        (control mode) is the inverse problem."""
         if mode not in self.modes:
             raise ValueError(f"model {self.name!r} has no {mode!r} mode; it has {self.modes}")
         extra = {} if mode == "simulation" else {"mode": mode}
         if past_frames != 1:
             extra["past_frames"] = past_frames
+        if not initial_given:
+            extra["initial_given"] = False
         return self.implementation.fit(
             workdir,
             state,

@@ -63,6 +63,7 @@ class DiffusionSimulator:
         transform: str = "wavelet",
         mode: str = "simulation",
         past_frames: int = 1,
+        initial_given: bool = True,
         weight_channels: bool = True,
         monitor=None,
         progress: bool = True,
@@ -79,6 +80,8 @@ class DiffusionSimulator:
                 ``"control"`` (``u0`` and the final state known, state and control generated
                 jointly: the model :mod:`wdno.control` guides, spec §2.3).
             past_frames: leading state frames given in simulation (1: ``u0``; more: a forecast).
+            initial_given: in control mode, False for the inverse problem: only the final state
+                known, the initial state generated with the rest (and the control, if any).
             weight_channels: weigh each channel's loss by its relative scale.
             monitor: ``monitor(simulator, step) -> dict`` every ``preset.eval_every`` steps
                 (:func:`wdno.simulators.base.train_and_record`).
@@ -93,8 +96,16 @@ class DiffusionSimulator:
         control = None if control is None else np.asarray(control, np.float32)
         if mode not in MODES:
             raise ValueError(f"DiffusionSimulator.fit: mode must be one of {MODES}, got {mode!r}")
-        if mode == "control" and control is None:
-            raise ValueError("DiffusionSimulator.fit: mode='control' needs a control to generate")
+        if mode == "control" and control is None and initial_given:
+            raise ValueError(
+                "DiffusionSimulator.fit: mode='control' needs a control to generate, or "
+                "initial_given=False (the inverse problem: the initial state generated)"
+            )
+        if not initial_given and mode != "control":
+            raise ValueError(
+                f"DiffusionSimulator.fit: initial_given=False is a control-mode setting (the "
+                f"inverse problem), got mode={mode!r}"
+            )
         enc = dataclasses.replace(preset.encoding, transform=transform)
         layout = encoding.make_layout(
             enc,
@@ -102,6 +113,7 @@ class DiffusionSimulator:
             None if control is None else control.shape[1:],
             target=mode == "control",
             past_frames=past_frames,
+            initial_given=initial_given,
         )
         start = time.perf_counter()
         encoded = encoding.encode_dataset(layout, state, control)
@@ -131,6 +143,7 @@ class DiffusionSimulator:
                 "implementation": cls.implementation,
                 "mode": mode,
                 "past_frames": past_frames,
+                "initial_given": initial_given,
                 "encoding": configs.to_json(enc),
                 "state_shape": list(state.shape[1:]),
                 "control_shape": None if control is None else list(control.shape[1:]),
@@ -167,6 +180,7 @@ class DiffusionSimulator:
             description["control_shape"],
             target=description.get("mode", "simulation") == "control",
             past_frames=description.get("past_frames", 1),
+            initial_given=description.get("initial_given", True),
         )
         model, restored = base.restore_model(workdir, use_ema)
         train_config = restored.config.get("train", {})

@@ -94,6 +94,9 @@ class TrajectoryLayout:
         target: the final state ``u(T)`` is carried as a condition (the control task).
         past_frames: how many leading state frames are given (1: the initial state; more: a
             forecast from the past, step 3).
+        initial_given: the initial state is given (every task but the inverse problem of a
+            control layout: only the target given, the initial state generated with the rest;
+            its condition channels are then generated too, consistent with the trajectory).
     """
 
     config: EncodingConfig
@@ -103,8 +106,15 @@ class TrajectoryLayout:
     num_control_fields: int
     target: bool = False
     past_frames: int = 1
+    initial_given: bool = True
 
     def __post_init__(self):
+        if not self.initial_given and (not self.target or self.past_frames != 1):
+            raise ValueError(
+                "TrajectoryLayout.initial_given=False is the inverse problem: it needs "
+                f"target=True and past_frames=1, got target={self.target}, "
+                f"past_frames={self.past_frames}"
+            )
         if not 1 <= self.past_frames < self.num_times:
             raise ValueError(
                 f"TrajectoryLayout.past_frames: expected 1 <= past_frames < {self.num_times} "
@@ -285,9 +295,10 @@ class TrajectoryLayout:
 
     def task_known_mask(self) -> np.ndarray:
         """The known entries of the task the layout was made for: simulation (``u0`` and the
-        control given) or control (``u0`` and the target given, the control generated)."""
+        control given) or control (``u0``, unless ``initial_given`` is False, and the target
+        given; the control generated)."""
         if self.target:
-            return self.known_mask(initial_state=True, control=False, target=True)
+            return self.known_mask(initial_state=self.initial_given, control=False, target=True)
         return self.known_mask(initial_state=True, control=True)
 
 
@@ -298,11 +309,13 @@ def make_layout(
     *,
     target: bool = False,
     past_frames: int = 1,
+    initial_given: bool = True,
 ) -> TrajectoryLayout:
     """Layout for states shaped ``(T, *spatial, Fs)`` and controls ``(T - 1, *spatial, Fc)``.
 
     Shapes are per sample (no batch axis). ``target=True`` adds the final-state condition of
-    the control task; ``past_frames`` is the number of leading state frames given.
+    the control task; ``past_frames`` is the number of leading state frames given;
+    ``initial_given=False`` (with ``target``) makes the inverse problem's layout.
     """
     state_shape = tuple(int(n) for n in state_shape)
     if len(state_shape) < 3:
@@ -328,6 +341,7 @@ def make_layout(
         num_control_fields=num_control_fields,
         target=bool(target),
         past_frames=int(past_frames),
+        initial_given=bool(initial_given),
     )
 
 
