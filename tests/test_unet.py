@@ -117,17 +117,20 @@ def test_pixel_unshuffle_matches_numpy_reshape():
             np.testing.assert_array_equal(y[..., dy * 2 + dx :: 4], x[:, dy::2, dx::2, :])
 
 
-@pytest.mark.parametrize("max_scores", [None, 2 * 7 * 9, 2 * 9, 1])
-def test_full_attention_in_query_blocks_matches_numpy(max_scores):
-    # 7 queries, 9 keys: bounds of 2 x 7 x 9 (one block), 2 x 9 (blocks of one query row) and
-    # 1 (still one row per block); every variant is softmax(q k^T) v row by row.
+@pytest.mark.parametrize(
+    "max_scores, block_scores", [(None, None), (1, 2 * 7 * 9), (1, 2 * 9 * 3), (1, 1)]
+)
+def test_full_attention_in_query_blocks_matches_numpy(max_scores, block_scores):
+    # 2 x 7 queries, 9 keys: the plain products, then blocks of all 7 query rows, of 3 rows
+    # (7 padded to 9) and of 1 row; every variant is softmax(q k^T) v row by row.
     rng = np.random.default_rng(3)
     q, k, v = (rng.normal(size=(2, n, 4)) for n in (7, 9, 9))
     scores = np.einsum("bnd,bmd->bnm", q, k)
     weights = np.exp(scores - scores.max(-1, keepdims=True))
     expected = np.einsum("bnm,bmd->bnd", weights / weights.sum(-1, keepdims=True), v)
+    attend = jax.jit(full_attention, static_argnames=("max_scores", "block_scores"))
     arrays = (jnp.asarray(a, jnp.float32) for a in (q, k, v))
-    out = jax.jit(full_attention, static_argnums=3)(*arrays, max_scores)
+    out = attend(*arrays, max_scores=max_scores, block_scores=block_scores)
     assert out.shape == (2, 7, 4)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
