@@ -8,9 +8,11 @@ At every denoising step the predicted clean sample ``x0_hat`` gets the known ent
 de-normalised and inverse-transformed to physical ``(state, control)``, and the gradient of the
 guidance objective ``J_g`` with respect to ``x0_hat`` is added to the predicted noise with weight
 ``scale * w(t)`` (:mod:`wdno.control.weights`); the noise is then re-derived from the clipped
-clean estimate (:mod:`wdno.diffusion.samplers`). The returned control is scored by the system's
-true solver (:mod:`wdno.control.evaluation`), from the true initial state and, as the original
-evaluation did (spec pitfall 8), from the model's generated ``u(0)``.
+clean estimate (:mod:`wdno.diffusion.samplers`); the sampling itself is
+:func:`wdno.control.guided.guided_samples`, shared with the guided forecaster. The returned
+control is scored by the system's true solver (:mod:`wdno.control.evaluation`), from the true
+initial state and, as the original evaluation did (spec pitfall 8), from the model's generated
+``u(0)``.
 
 Usage::
 
@@ -33,17 +35,11 @@ import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
-from tqdm.auto import tqdm
 
-from wdno import diffusion
-from wdno.control import evaluation
+from wdno.control import evaluation, guided
 from wdno.control.weights import GuidanceSettings
 from wdno.simulators.sampling import SamplerConfig
-from wdno.training import batches
-from wdno.transforms import encoding, normalization
 
 __all__ = ["ControlResult", "Controller"]
 
@@ -88,73 +84,6 @@ def _given(initial_state, target):
     return given
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("graphdef", "layout", "sampler", "prediction", "objective", "guidance"),
-)
-def _guided_batch(
-    weights,
-    scale,
-    schedule,
-    key,
-    initial_state,
-    target,
-    guidance_scale,
-    *,
-    graphdef,
-    layout,
-    sampler,
-    prediction,
-    objective,
-    guidance,
-):
-    """One batch of guided joint samples, decoded: ``(state, control)``; ``initial_state`` is
-    None for the inverse problem."""
-    batch_size = target.shape[0]
-    normalizer = normalization.Normalizer(scale)
-    mask = jnp.asarray(layout.task_known_mask())
-    state = jnp.zeros((batch_size, *layout.grid_shape, layout.num_state_fields))
-    if initial_state is not None:
-        state = state.at[:, 0].set(initial_state)
-    state = state.at[:, -1].set(target)
-    control = jnp.zeros(
-        (batch_size, layout.num_times - 1, *layout.spatial_shape, layout.num_control_fields)
-    )
-    known_values = normalizer.normalize(
-        encoding.encode(layout, state, control if layout.num_control_fields else None)
-    )
-    given = _given(initial_state, target)
-
-    def decoded(x0):  # (state, control); a system without control gets an empty one
-        sample_state, sample_control = encoding.decode(layout, normalizer.denormalize(x0))
-        return sample_state, control if sample_control is None else sample_control
-
-    def guidance_objective(x0):
-        x0 = jnp.where(mask, known_values, x0)  # known entries imposed before J (spec §2.3)
-        sample_state, sample_control = decoded(x0)
-        return jnp.sum(evaluation.batch_objective(objective, sample_state, sample_control, given))
-
-    def weight(t):  # the scale is traced: changing it does not recompile
-        return guidance_scale * guidance.weight(t)
-
-    steering = diffusion.Guidance(guidance_objective, weight)
-    denoise = diffusion.noise_predictor(nnx.merge(graphdef, weights), schedule, prediction)
-    options = dict(
-        known_mask=mask,
-        known_values=known_values,
-        clip_range=(-1.0, 1.0) if sampler.clip else None,
-        guidance=steering,
-    )
-    shape = (batch_size, *layout.shape)
-    if sampler.method == "ddim":
-        sample = diffusion.ddim_sample(
-            denoise, shape, key, schedule, num_steps=sampler.num_steps, eta=sampler.eta, **options
-        )
-    else:
-        sample = diffusion.ddpm_sample(denoise, shape, key, schedule, **options)
-    return decoded(sample)
-
-
 _batch_objective = jax.jit(evaluation.batch_objective, static_argnums=0)
 
 
@@ -188,13 +117,12 @@ class Controller:
     rollout: Callable | None = None
 
     def __post_init__(self):
-        layout = getattr(self.model, "layout", None)
-        if layout is None or not hasattr(self.model, "schedule"):
+        if not guided.is_diffusion_model(self.model):
             raise TypeError(
                 "Controller: model must be a trained diffusion model (DiffusionSimulator), got "
                 f"{type(self.model).__name__}"
             )
-        if not layout.target:
+        if not self.model.layout.target:
             raise ValueError(
                 "Controller: this model was trained for simulation (control given); train a "
                 "control model with DiffusionSimulator.fit(..., mode='control') (CLI: "
@@ -224,9 +152,8 @@ class Controller:
     # ---- shapes and checks ----------------------------------------------------------------------
     def _shapes(self):
         layout = self.model.layout
-        frame = (*layout.spatial_shape, layout.num_state_fields)
-        state = (layout.num_times, *frame)
-        control = (layout.num_times - 1, *layout.spatial_shape, layout.num_control_fields)
+        state, control = guided.sample_shapes(layout)
+        frame = state[1:]
         given = {"initial_state": frame, "target": frame}
         if not layout.initial_given:
             del given["initial_state"]
@@ -268,34 +195,28 @@ class Controller:
     def sample(self, initial_state, target, *, key=0, batch_size: int = 50, progress=True):
         """Guided joint samples ``(state, control)`` (numpy), no solver evaluation."""
         initial_state, target = self._check_problems(initial_state, target)
-        key = jax.random.key(int(key)) if isinstance(key, (int, np.integer)) else key
-        graphdef, weights = nnx.split(self.model.model)
-        scale = jnp.asarray(self.model.normalizer.scale, jnp.float32)
-        static = dict(
-            graphdef=graphdef,
-            layout=self.model.layout,
-            sampler=self.sampler,
-            prediction=self.model.prediction,
+        layout = self.model.layout
+        state_shape, control_shape = guided.sample_shapes(layout)
+        known_state = np.zeros((len(target), *state_shape), np.float32)
+        if initial_state is not None:
+            known_state[:, 0] = initial_state
+        known_state[:, -1] = target
+        known_control = None  # generated: its known values are never used
+        if layout.num_control_fields:
+            known_control = np.zeros((len(target), *control_shape), np.float32)
+        return guided.guided_samples(
+            self.model,
+            known_state,
+            known_control,
+            _given(initial_state, target),
             objective=self.guidance_objective,
-            guidance=dataclasses.replace(self.guidance, scale=1.0),
+            guidance=self.guidance,
+            sampler=self.sampler,
+            key=key,
+            batch_size=batch_size,
+            progress=progress,
+            description="control",
         )
-        guidance_scale = jnp.asarray(self.guidance.scale, jnp.float32)
-        states, controls = [], []
-        padded = list(batches.padded_batches(len(target), batch_size))
-        for number, (rows, index) in enumerate(tqdm(padded, desc="control", disable=not progress)):
-            state, control = _guided_batch(
-                weights,
-                scale,
-                self.model.schedule,
-                jax.random.fold_in(key, number),
-                None if initial_state is None else initial_state[index],
-                target[index],
-                guidance_scale,
-                **static,
-            )
-            states.append(np.asarray(state)[rows])
-            controls.append(np.asarray(control)[rows])
-        return np.concatenate(states), np.concatenate(controls)
 
     def optimize(
         self, initial_state, target, *, key=0, batch_size: int = 50, progress: bool = True
