@@ -320,23 +320,40 @@ def _weather_prepare(pred, true, latitude, where: str):
     return pred, true, weights
 
 
-def latitude_weighted_rmse(pred, true, latitude):
+def latitude_weighted_rmse(pred, true, latitude, *, mask=None):
     """Latitude-weighted RMSE per lead time, WeatherBench 2's convention (Rasp et al. 2024):
     ``RMSE_t = sqrt(mean_{n, j, k, f} w_j (pred - true)^2)`` with :func:`latitude_weights`,
     the mean over forecasts ``n``, latitudes ``j``, longitudes ``k`` and fields ``f``, i.e. the
     root of the forecast-mean weighted MSE (WeatherBench 1, Rasp et al. 2020, eq. 1, averaged the
     per-forecast RMSEs instead).
 
+    With ``mask`` (0/1 or bool, broadcastable to ``pred``'s shape, e.g. ``(lat, lon, 1)`` for a
+    set of points), the weighted mean over the masked entries only:
+    ``RMSE_t = sqrt(sum m w (pred - true)^2 / sum m w)`` (the same as above for a mask of ones;
+    NaN at a lead time with no masked entry).
+
     Args:
         pred, true: ``(N, t, latitude, longitude[, fields])``.
         latitude: ``(latitude,)`` in degrees.
+        mask: optional, see above.
 
     Returns:
         ``(t,)``.
     """
     pred, true, weights = _weather_prepare(pred, true, latitude, "latitude_weighted_rmse")
     axes = (0,) + tuple(range(2, pred.ndim))
-    return jnp.sqrt(jnp.mean(weights * jnp.square(pred - true), axis=axes))
+    if mask is None:
+        return jnp.sqrt(jnp.mean(weights * jnp.square(pred - true), axis=axes))
+    try:
+        mask = jnp.broadcast_to(jnp.asarray(mask, jnp.float32), pred.shape)
+    except ValueError:
+        raise ValueError(
+            f"latitude_weighted_rmse: mask of shape {jnp.shape(mask)} does not broadcast to "
+            f"{pred.shape}"
+        ) from None
+    weights = mask * weights
+    squared = jnp.sum(weights * jnp.square(pred - true), axis=axes)
+    return jnp.sqrt(squared / jnp.sum(weights, axis=axes))
 
 
 def anomaly_correlation(pred, true, climatology, latitude, *, centered: bool = False):
