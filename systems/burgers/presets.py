@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from systems.burgers.solver import SolverConfig
+from wdno.nets.configs import CPU_UNET_2D, PAPER_UNET_2D, TINY_UNET_2D
 from wdno.nets.fno import FNOConfig
 from wdno.nets.unet import UNetConfig
 from wdno.preset import RunPreset
@@ -54,32 +55,9 @@ PRESETS = {
 }
 
 # The released networks (spec §5.1): in_channels is set from the encoding when a model is built.
-PAPER_UNET = UNetConfig(9, dim=128, dim_mults=(1, 2, 4, 8), num_spatial_dims=2, num_groups=1)
+PAPER_UNET = PAPER_UNET_2D
 PAPER_SUPERRES_UNET = UNetConfig(
     17, dim=64, dim_mults=(1, 2, 4, 8), num_spatial_dims=2, num_groups=1
-)
-# The CPU network: dim 8 with 4 GroupNorm groups (one channel per group, i.e. instance norm,
-# trained much worse), full attention in the middle block only.
-CPU_UNET = UNetConfig(
-    9,
-    dim=8,
-    dim_mults=(1, 2, 4),
-    num_spatial_dims=2,
-    num_groups=4,
-    attention_heads=2,
-    attention_head_dim=16,
-    linear_attention=False,
-)
-TINY_UNET = UNetConfig(
-    9,
-    dim=16,
-    dim_mults=(1, 2),
-    num_spatial_dims=2,
-    num_groups=4,
-    attention_heads=2,
-    attention_head_dim=8,
-    linear_attention=False,
-    init_kernel_size=3,
 )
 
 
@@ -92,7 +70,7 @@ RUN_PRESETS = {
         "tiny",
         data="tiny",
         num_test=4,
-        unet=TINY_UNET,
+        unet=TINY_UNET_2D,
         fno=_fno(8, (4, 4)),
         steps=6,
         batch_size=4,
@@ -107,7 +85,7 @@ RUN_PRESETS = {
         "cpu",
         data="cpu",
         num_test=100,
-        unet=CPU_UNET,
+        unet=CPU_UNET_2D,
         fno=_fno(32, (16, 16)),
         prediction="x0",
         steps=1000,

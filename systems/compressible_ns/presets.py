@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 
 from systems.compressible_ns.solver import SolverConfig
+from wdno.nets.configs import CPU_UNET_2D, PAPER_UNET_2D, TINY_UNET_2D
 from wdno.nets.fno import FNOConfig
-from wdno.nets.unet import UNetConfig
 from wdno.preset import RunPreset
 from wdno.transforms.encoding import EncodingConfig
 
@@ -55,29 +55,6 @@ PRESETS = {
     "paper": DataPreset("paper", 9000, 1000, 100, SolverConfig(num_cells=1024, num_outputs=100)),
 }
 
-TINY_UNET = UNetConfig(
-    9,
-    dim=16,
-    dim_mults=(1, 2),
-    num_spatial_dims=2,
-    num_groups=4,
-    attention_heads=2,
-    attention_head_dim=8,
-    linear_attention=False,
-    init_kernel_size=3,
-)
-CPU_UNET = UNetConfig(
-    9,
-    dim=8,
-    dim_mults=(1, 2, 4),
-    num_spatial_dims=2,
-    num_groups=4,
-    attention_heads=2,
-    attention_head_dim=16,
-    linear_attention=False,
-)
-PAPER_UNET = UNetConfig(9, dim=128, dim_mults=(1, 2, 4, 8), num_spatial_dims=2, num_groups=1)
-
 
 def _fno(width: int, modes: tuple[int, int]) -> FNOConfig:
     # (t, x): neither axis is periodic (outgoing boundaries), both are padded.
@@ -89,7 +66,7 @@ RUN_PRESETS = {
         "tiny",
         data="tiny",
         num_test=4,
-        unet=TINY_UNET,
+        unet=TINY_UNET_2D,
         fno=_fno(8, (4, 4)),
         encoding=ENCODING,
         steps=6,
@@ -105,7 +82,7 @@ RUN_PRESETS = {
         "cpu",
         data="cpu",
         num_test=100,
-        unet=CPU_UNET,
+        unet=CPU_UNET_2D,
         fno=_fno(32, (16, 16)),
         encoding=ENCODING,
         prediction="x0",
@@ -126,7 +103,7 @@ RUN_PRESETS = {
         "paper",
         data="paper",
         num_test=1000,
-        unet=PAPER_UNET,
+        unet=PAPER_UNET_2D,
         fno=_fno(64, (16, 16)),
         encoding=ENCODING,
         scale_round_up=True,
