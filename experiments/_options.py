@@ -457,6 +457,7 @@ def add_system(
     help: str,
     description: str,
     generate_options: Mapping[str, dict] | None = None,
+    extra_verbs: Callable | None = None,
 ) -> argparse.ArgumentParser:
     """Add ``wdno <name>`` with the standard verbs.
 
@@ -467,10 +468,14 @@ def add_system(
         help, description: texts of ``wdno <name> --help``.
         generate_options: extra ``generate`` options, ``{dest: add_argument keywords}``; their
             values are passed to ``task.generate`` as keyword arguments.
+        extra_verbs: ``extra_verbs(verbs)`` adds a system's own verbs to the sub-parsers
+            ``verbs`` (each sets its ``func``; the work is done by the library).
     """
     system = _System(name, load_task, dict(generate_options or {}))
     parser = subparsers.add_parser(name, help=help, description=description)
     parser.set_defaults(parser=parser, func=None)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
     system.add_verbs(verbs)
+    if extra_verbs is not None:
+        extra_verbs(verbs)
     return parser
