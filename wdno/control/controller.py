@@ -201,7 +201,7 @@ class Controller:
         if initial_state is not None:
             known_state[:, 0] = initial_state
         known_state[:, -1] = target
-        known_control = None  # generated: its known values are never used
+        known_control = None  # the control is generated: zeros, never imposed
         if layout.num_control_fields:
             known_control = np.zeros((len(target), *control_shape), np.float32)
         return guided.guided_samples(
