@@ -27,7 +27,7 @@ def _fraction(text: str) -> float:
 
 
 def assimilate(args) -> int:
-    from systems.era5 import assimilation
+    from experiments import _era5_assimilation as assimilation
 
     assimilation.run(
         args.run,
@@ -67,7 +67,7 @@ def _add_assimilate(verbs) -> None:
         type=_options.number(float, 0, strict=True),
         nargs="+",
         default=None,
-        help="guidance scale(s); several give a sweep (default: systems.era5.assimilation."
+        help="guidance scale(s); several give a sweep (default: experiments._era5_assimilation."
         "DEFAULT_SCALE)",
     )
     parser.add_argument(

@@ -1,5 +1,5 @@
 """Observations of the forecast window (systems/era5/observations.py) and the assimilation
-experiment's report (systems/era5/assimilation.py): stations, masks, the misfit objective and
+experiment's report (experiments/_era5_assimilation.py): stations, masks, the misfit objective and
 the RMSE at observed and unobserved points against numpy by hand; one tiny trained run through
 ``wdno era5 assimilate`` (slow)."""
 
@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from systems.era5 import assimilation, observations, task
+from experiments import _era5_assimilation as assimilation
+from systems.era5 import observations, task
 from wdno.evaluation import metrics
 
 PAST, T = task.PAST_HOURS, 32
