@@ -284,14 +284,18 @@ def _run_inverse(task, run_dir, preset, models, u0, target, test, train, progres
     )
 
 
+def _label(task, name) -> str:
+    if name == "nearest_training" and is_inverse(task):
+        return "nearest training initial state (by final state)"
+    return LABELS.get(name, name)
+
+
 def _summary(task, objectives, controls, states, target, seconds, extra, num):
     rows = {}
     for name, objective in objectives.items():
         misfit = np.mean((states[name][:, -1] - target) ** 2, axis=tuple(range(1, target.ndim)))
         energy = np.sum(controls[name] ** 2, axis=tuple(range(1, controls[name].ndim)))
-        label = LABELS.get(name, name)
-        if name == "nearest_training" and is_inverse(task):
-            label = "nearest training initial state (by final state)"
+        label = _label(task, name)
         finite = np.isfinite(objective)  # a diverged rollout is counted, not averaged
         if not finite.all():
             label += f" ({int((~finite).sum())} of {len(finite)} diverged, excluded)"
@@ -440,7 +444,7 @@ def plot(task, run_dir, *, samples=(0, 1, 2)) -> list[pathlib.Path]:
         methods = [m for m in data.attrs["methods"].split(",") if m]
         x = data[task.dims[-1]].values
         t = data[task.control_time_dim].values
-        labels = {m: LABELS.get(m, m) for m in methods}
+        labels = {m: _label(task, m) for m in methods}
         target = data[f"{state_name}_target"].values
         initial = data[f"{state_name}_initial"].values
         reached = {labels[m]: data[f"{state_name}_{m}"].values[:, -1] for m in methods}
