@@ -120,6 +120,32 @@ def test_the_forecast_runs_through_the_generic_driver(tmp_path):
             assert result["metrics"][name]["mse"] == pytest.approx(mse, rel=1e-4)
 
 
+def test_a_wdno_forecast_runs_end_to_end_in_ci(tmp_path):
+    # The CI-sized end-to-end run (the slow test above adds the DDPM and the FNO): synthetic
+    # ERA5 written as a CDS file, windows cut, WDNO trained, forecast, scored beside persistence
+    # and climatology, plotted.
+    import json
+
+    from experiments import cli
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    argv = ["era5", "demo", "--models", "wdno", "--run", str(run), "--data", str(data)]
+    assert cli.main(argv) == 0
+    result = json.loads((run / "metrics.json").read_text())
+    assert set(result["metrics"]) == {"wdno", "persistence", "climatology"}
+    assert (run / "figures" / "maps_wdno.png").is_file()
+    import xarray as xr
+
+    with xr.open_dataset(run / "predictions.nc") as predictions:
+        truth, forecast = predictions["t2m_true"].values, predictions["t2m_wdno"].values
+    past = task.PAST_HOURS
+    np.testing.assert_array_equal(forecast[:, :past], truth[:, :past])  # the known hours
+    mse = np.mean((forecast[:, past:] - truth[:, past:]) ** 2)  # scored: the generated hours
+    assert result["metrics"]["wdno"]["mse"] == pytest.approx(mse, rel=1e-4)
+    persistence = np.mean((truth[:, past - 1 : past] - truth[:, past:]) ** 2)
+    assert result["metrics"]["persistence"]["mse"] == pytest.approx(persistence, rel=1e-4)
+
+
 def test_cli_generate_and_a_missing_source(tmp_path, capsys):
     from experiments import cli
 
