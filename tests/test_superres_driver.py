@@ -126,6 +126,7 @@ def test_superres_model_fits_loads_upscales_and_resumes(tmp_path):
 # ---- the Burgers driver --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 1.5-3 min: six tiny models trained; make test stays under 10 minutes
 def test_burgers_superres_every_method_end_to_end(tmp_path):
     run, data = tmp_path / "run", tmp_path / "data"
     preset = _preset(num_train=4, num_test=2)
