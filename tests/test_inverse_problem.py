@@ -84,9 +84,10 @@ def test_scan_solver_gradient_matches_finite_differences():
         target = jnp.asarray(_smooth_state(32)[::-1].copy(), jnp.float64)
 
         def misfit(u0):
-            trajectory, _ = cns_control.solve_scan(u0, config, 40)
+            trajectory, _ = cns_control.solve_scan(u0, config, 20)
             return jnp.mean((trajectory[-1] - target) ** 2)
 
+        assert float(jnp.max(cns_control.solve_scan(state, config, 20)[1])) == 0.0  # enough steps
         gradient = jax.grad(misfit)(state)
         direction = jax.random.normal(jax.random.key(0), state.shape, jnp.float64)
         eps = 1e-6

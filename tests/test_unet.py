@@ -34,7 +34,9 @@ def _count(config):
     [
         (1, [(24,)]),
         (2, [(8, 8), (16, 12)]),
-        (3, [(4, 8, 12)]),
+        # 3-D: 20 s; slow-marked (make test under 10 minutes), the ERA5 end-to-end test runs a
+        # 3-D U-Net by default
+        pytest.param(3, [(4, 8, 12)], marks=pytest.mark.slow),
     ],
 )
 def test_output_shape_at_several_sizes_with_one_set_of_weights(num_spatial_dims, sizes):
