@@ -72,6 +72,9 @@ def test_toy_solver_against_the_analytic_mode_decay(heat):
     np.testing.assert_allclose(u, expected, atol=1e-5)
 
 
+# 50-100 s (the toy system's demo trains five models); slow-marked to keep make test under 10
+# minutes: the advection, compressible-NS and ERA5 demo tests run the same generic driver and CLI
+@pytest.mark.slow
 def test_a_new_system_runs_through_the_generic_driver_and_cli(heat, tmp_path):
     parser = argparse.ArgumentParser(prog="wdno")
     subparsers = parser.add_subparsers(dest="system")

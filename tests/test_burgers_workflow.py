@@ -282,6 +282,7 @@ def test_paper_preset_ends_at_zero_learning_rate():
     assert float(schedule(100_000)) == pytest.approx(1e-4)  # where 100k steps would have ended
 
 
+@pytest.mark.slow  # make test under 10 minutes; the control notebook runs by default
 def test_burgers_simulation_notebook(demo_run, tmp_path, monkeypatch, run_notebook):
     # The notebook runs on a copy of the demo's run and data: its train step finds the models
     # trained (nothing to do), then simulates, evaluates and plots with the library calls.

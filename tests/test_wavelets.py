@@ -231,7 +231,7 @@ def test_chunked_batches_match_pywavelets_and_gradients(monkeypatch, chunk_bytes
     np.testing.assert_allclose(gradient, 2 * x, atol=1e-4 * np.abs(x).max())
 
 
-@hypothesis.settings(max_examples=15, deadline=None)
+@hypothesis.settings(max_examples=8, deadline=None)
 @hypothesis.given(
     sizes=st.lists(st.integers(2, 12), min_size=1, max_size=2),
     wavelet=st.sampled_from(WAVELETS),
