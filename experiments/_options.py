@@ -293,7 +293,7 @@ class _System:
         task = self.task
         parser = verbs.add_parser(
             "generate",
-            help="generate a seeded train or test set with the system's solver",
+            help="generate a seeded train or test set (the system's solver or data source)",
             description=f"Generate {task.title} trajectories. Same seed, same data; train and "
             "test use disjoint random streams.",
         )
@@ -449,6 +449,16 @@ class _System:
             parser.set_defaults(func=self.superres)
 
 
+class _AliasedVerbs:
+    """The verbs' sub-parsers, adding each verb's aliases (``verb_aliases`` of add_system)."""
+
+    def __init__(self, verbs, aliases: Mapping[str, tuple[str, ...]]):
+        self.verbs, self.aliases = verbs, aliases
+
+    def add_parser(self, name: str, **options):
+        return self.verbs.add_parser(name, aliases=list(self.aliases.get(name, ())), **options)
+
+
 def add_system(
     subparsers,
     name: str,
@@ -458,6 +468,7 @@ def add_system(
     description: str,
     generate_options: Mapping[str, dict] | None = None,
     extra_verbs: Callable | None = None,
+    verb_aliases: Mapping[str, tuple[str, ...]] | None = None,
 ) -> argparse.ArgumentParser:
     """Add ``wdno <name>`` with the standard verbs.
 
@@ -470,12 +481,14 @@ def add_system(
             values are passed to ``task.generate`` as keyword arguments.
         extra_verbs: ``extra_verbs(verbs)`` adds a system's own verbs to the sub-parsers
             ``verbs`` (each sets its ``func``; the work is done by the library).
+        verb_aliases: other names of standard verbs in the system's own words, e.g. ERA5's
+            ``{"generate": ("prepare",), "simulate": ("forecast",)}``.
     """
     system = _System(name, load_task, dict(generate_options or {}))
     parser = subparsers.add_parser(name, help=help, description=description)
     parser.set_defaults(parser=parser, func=None)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
-    system.add_verbs(verbs)
+    system.add_verbs(_AliasedVerbs(verbs, dict(verb_aliases or {})))
     if extra_verbs is not None:
         extra_verbs(verbs)
     return parser

@@ -98,8 +98,9 @@ def add_parser(subparsers):
         _task,
         help="ERA5 2 m temperature: forecast 20 hours from the past 12 (real data)",
         description="ERA5 2 m temperature (WDNO paper, Sec. 4.5): windows of 32 hours, the "
-        "first 12 given, the next 20 generated. `generate --source` reads a CDS NetCDF file (or "
-        "several) or a WeatherBench-style Zarr store; the tiny preset makes a synthetic one.",
+        "first 12 given, the next 20 generated. `generate` (or `prepare`) `--source` reads a "
+        "CDS NetCDF file (or several) or a WeatherBench-style Zarr store; the tiny preset makes "
+        "a synthetic one. `simulate` is also called `forecast`.",
         generate_options={
             "source": dict(
                 type=pathlib.Path,
@@ -109,4 +110,5 @@ def add_parser(subparsers):
             ),
         },
         extra_verbs=_add_assimilate,
+        verb_aliases={"generate": ("prepare",), "simulate": ("forecast",)},
     )

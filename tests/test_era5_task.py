@@ -146,6 +146,17 @@ def test_a_wdno_forecast_runs_end_to_end_in_ci(tmp_path):
     assert result["metrics"]["persistence"]["mse"] == pytest.approx(persistence, rel=1e-4)
 
 
+def test_prepare_and_forecast_are_the_era5_names_of_generate_and_simulate():
+    from experiments import cli
+
+    parser = cli.build_parser()
+    for alias, verb in (("prepare", "generate"), ("forecast", "simulate")):
+        extra = ["--split", "train"] if verb == "generate" else []
+        ours, standard = (parser.parse_args(["era5", name, *extra]) for name in (alias, verb))
+        assert ours.func.__func__ is standard.func.__func__
+        assert ours.func.__name__ == verb
+
+
 def test_cli_generate_and_a_missing_source(tmp_path, capsys):
     from experiments import cli
 
