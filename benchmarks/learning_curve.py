@@ -77,7 +77,7 @@ def measure(task, preset, data_dir, models, *, num_eval: int, workdir, progress=
             pathlib.Path(workdir) / name,
             train.state,
             train.control,
-            preset=preset,
+            preset=preset.for_model(name),
             monitor=monitor,
             progress=progress,
         )
@@ -210,7 +210,7 @@ def main(argv=None) -> int:
         "label": args.label or preset.name,
         "settings": {
             "overrides": _fields(args.set),
-            "steps": preset.steps,
+            "steps": {name: preset.for_model(name).steps for name in models},
             "batch_size": preset.batch_size,
             "learning_rate": preset.learning_rate,
             "sampling_steps": preset.sampling_steps,

@@ -117,3 +117,17 @@ def test_run_presets_round_trip_through_json():
         assert configs.from_json(RunPreset, json.loads(text)) == preset
     with pytest.raises(ValueError, match="unknown fields"):
         configs.from_json(RunPreset, {**configs.to_json(RUN_PRESETS["tiny"]), "network": "x"})
+
+
+def test_model_steps_give_each_model_its_own_budget():
+    # The cpu-hour preset: one wall-clock budget per model, as a step count per model.
+    hour = RUN_PRESETS["cpu-hour"]
+    steps = dict(hour.model_steps)
+    assert hour.for_model("wdno").steps == hour.steps
+    assert hour.for_model("ddpm").steps == steps["ddpm"] != hour.steps
+    assert hour.for_model("ddpm").train_config.num_steps == steps["ddpm"]
+    assert hour.for_model("ddpm").batch_size == hour.batch_size  # the same batches
+    # --steps N on the command line: every model N steps.
+    assert {hour.override(steps=7).for_model(m).steps for m in ("wdno", "ddpm", "fno")} == {7}
+    with pytest.raises(ValueError, match=r"model_steps\['fno'\]: expected an int >= 1, got 0"):
+        hour.override(model_steps=(("fno", 0),))

@@ -116,7 +116,9 @@ def _train(task, run_dir, preset, data_dir, data, models, main, progress, mode) 
         )
     path = run_dir / "train.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
+    run_preset = preset
     for model in models:
+        preset = run_preset.for_model(model)
         name = simulators.MODELS[model].directory(mode)
         previous = summary.get(name) if (run_dir / name).exists() else None
         if previous and previous["steps"] >= preset.steps:
@@ -386,6 +388,13 @@ def _lead_tables(scoring: Scoring, lead_times: np.ndarray, per_lead: dict) -> st
     return text
 
 
+def _steps_text(preset: RunPreset) -> str:
+    if not preset.model_steps:
+        return f"every model trained for {preset.steps} steps"
+    others = ", ".join(f"{model} {steps}" for model, steps in preset.model_steps)
+    return f"trained for {preset.steps} steps ({others}: the same wall-clock budget)"
+
+
 def _results_markdown(task: Task, run_dir: pathlib.Path, table: str, num_test: int) -> str:
     record = rundir.read_run(run_dir)
     preset = record.preset
@@ -395,8 +404,8 @@ def _results_markdown(task: Task, run_dir: pathlib.Path, table: str, num_test: i
     text = (
         f"# {task.title} simulation, preset `{preset.name}`\n\n"
         f"Test MSE {metric}(paper metric) on {num_test} test trajectories; "
-        f"{record['num_train']} training trajectories; every model trained for {preset.steps} "
-        f"steps of batch {preset.batch_size} (seed {preset.seed}).\n\n"
+        f"{record['num_train']} training trajectories; {_steps_text(preset)} "
+        f"of batch {preset.batch_size} (seed {preset.seed}).\n\n"
         f"{table}\n\n"
         f"Command: `{record['command']}`  \n"
         f"Hardware: {hardware['processor']}, {hardware['cpu_count']} CPUs, "

@@ -51,6 +51,10 @@ class RunPreset:
             (:func:`wdno.transforms.normalization.scales_from_max`).
         steps, batch_size, learning_rate, lr_schedule, warmup_steps, cosine_period: training,
             shared by every model of the run.
+        model_steps: ``((model, steps), ...)``: models that train for other than ``steps``, so
+            that every model gets the same wall-clock budget (the ``cpu-hour`` presets); every
+            model still sees the same batches in the same order, a shorter run a prefix of them.
+            See :meth:`for_model`; overriding ``steps`` clears it.
         prediction, loss_weighting: the denoiser's target (eps, x0, v) and the loss weighting over
             noise levels (uniform, min_snr) of both diffusion models.
         use_ema: sample with the EMA weights (the original samples with the raw ones, pitfall 5).
@@ -80,6 +84,7 @@ class RunPreset:
     scale_headroom: float = 1.0
     scale_round_up: bool = False
     steps: int = 1000
+    model_steps: tuple[tuple[str, int], ...] = ()
     batch_size: int = 16
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
@@ -111,6 +116,11 @@ class RunPreset:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"RunPreset.{name}: expected >= 1, got {getattr(self, name)}")
+        for model, steps in self.model_steps:
+            if not isinstance(steps, int) or steps < 1:
+                raise ValueError(
+                    f"RunPreset.model_steps[{model!r}]: expected an int >= 1, got {steps!r}"
+                )
         if self.num_train is not None and self.num_train < 1:
             raise ValueError(f"RunPreset.num_train: expected >= 1 or None, got {self.num_train}")
         if self.learning_rate <= 0:
@@ -122,8 +132,20 @@ class RunPreset:
             )
 
     def override(self, **values) -> RunPreset:
-        """A copy with the given fields replaced (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+        """A copy with the given fields replaced (``None`` values are ignored).
+
+        Setting ``steps`` (and not ``model_steps``) gives every model that many steps."""
+        values = {k: v for k, v in values.items() if v is not None}
+        if "steps" in values:
+            values.setdefault("model_steps", ())
+        return dataclasses.replace(self, **values)
+
+    def for_model(self, model: str) -> RunPreset:
+        """This preset as ``model`` trains it: ``steps`` from :attr:`model_steps` if listed."""
+        steps = dict(self.model_steps).get(model)
+        if steps is None:
+            return self
+        return dataclasses.replace(self, steps=steps, model_steps=())
 
     @property
     def train_config(self) -> TrainConfig:
