@@ -305,7 +305,7 @@ def solver_gradient(
     control_shape = _check_shapes(rollouts, objective, initial_state, given, init, control_shape)
     num = initial_state.shape[0]
     control = jnp.zeros((num, *control_shape), jnp.float32) if init is None else init
-    control, history, seconds, compile_seconds, stopped = _descend(
+    control, *descent = _descend(
         gradient_rollout,
         objective,
         "control",
@@ -321,19 +321,7 @@ def solver_gradient(
         batch_size=batch_size,
         progress=progress,
     )
-    _, final = _solver_objective(
-        rollout, objective, initial_state, control, given, batch_size=min(batch_size or num, num)
-    )
-    return GradientResult(
-        control=np.asarray(control),
-        initial_state=np.asarray(initial_state),
-        objective=np.asarray(final),
-        history=history,
-        seconds=seconds,
-        compile_seconds=compile_seconds,
-        steps=len(history["step"]),
-        stopped=stopped,
-    )
+    return _result(rollout, objective, initial_state, control, given, batch_size, descent)
 
 
 def initial_state_gradient(
@@ -385,7 +373,7 @@ def initial_state_gradient(
             f"shape {init.shape}; got shape {decision.shape} (finite: "
             f"{bool(jnp.all(jnp.isfinite(decision)))})"
         )
-    decision, history, seconds, compile_seconds, stopped = _descend(
+    decision, *descent = _descend(
         gradient_rollout,
         objective,
         "initial_state",
@@ -402,13 +390,16 @@ def initial_state_gradient(
         progress=progress,
     )
     initial_state = jnp.asarray(decode(decision), jnp.float32)
+    return _result(rollout, objective, initial_state, control, given, batch_size, descent)
+
+
+def _result(rollout, objective, initial_state, control, given, batch_size, descent):
+    """The answer of :func:`_descend` (its history, seconds, compile seconds, stop reason), its J
+    recomputed with the evaluation ``rollout``."""
+    history, seconds, compile_seconds, stopped = descent
+    num = len(initial_state)
     _, final = _solver_objective(
-        rollout,
-        objective,
-        initial_state,
-        control,
-        given,
-        batch_size=min(batch_size or len(init), len(init)),
+        rollout, objective, initial_state, control, given, batch_size=min(batch_size or num, num)
     )
     return GradientResult(
         control=np.asarray(control),

@@ -86,9 +86,13 @@ def run(
     models=MODELS,
     num: int | None = None,
     baselines_on: bool = True,
+    converged: bool = True,
     progress: bool = True,
 ) -> dict:
-    """Solve ``num`` control problems with every method; writes the files listed above."""
+    """Solve ``num`` control problems with every method; writes the files listed above.
+
+    ``baselines_on=False`` runs the control models only; ``converged=False`` leaves out the
+    solver gradient run for ``gradient_steps`` (the slowest baseline; the demo does)."""
     _check_task(task)
     run_dir = pathlib.Path(run_dir)
     record = rundir.read_run(run_dir, system=task.name)
@@ -107,8 +111,10 @@ def run(
     train = task.read_split(record.data_dir, "train", preset.num_train) if baselines_on else None
     with rundir.lock(run_dir, enabled=parallel.is_main_process()):
         if is_inverse(task):
-            return _run_inverse(task, run_dir, preset, models, u0, target, test, train, progress)
-        return _run(task, run_dir, preset, models, u0, target, test, train, progress)
+            return _run_inverse(
+                task, run_dir, preset, models, u0, target, test, train, converged, progress
+            )
+        return _run(task, run_dir, preset, models, u0, target, test, train, converged, progress)
 
 
 def _score(task, u0, control, given, batch_size):
@@ -132,7 +138,31 @@ def _guided(task, run_dir, preset, models, u0, target, progress):
     return results
 
 
-def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> dict:
+def _gradient_methods(descend, start, wdno_start, seconds, preset, converged):
+    """The solver-gradient methods, lazily: ``(name, GradientResult)`` for the descent from
+    ``start`` with WDNO's wall-clock (if WDNO ran), the one run for ``gradient_steps`` (if
+    ``converged``) and the hybrid from ``wdno_start`` (if WDNO ran)."""
+    if "wdno" in seconds:
+        yield "gradient_equal_time", descend(start, max_steps=10**6, time_budget=seconds["wdno"])
+    if converged:
+        yield "gradient_converged", descend(start, max_steps=preset.gradient_steps)
+    if wdno_start is not None:
+        yield "hybrid", descend(wdno_start, max_steps=preset.hybrid_steps)
+
+
+def _record_descent(name, result, seconds, curves, extra):
+    """A gradient method's time, J-against-time curve and steps; the hybrid's clock starts after
+    WDNO's sampling."""
+    seconds[name] = result.seconds + result.compile_seconds
+    offset = seconds["wdno"] if name == "hybrid" else 0.0
+    curves[name] = {
+        "seconds": (offset + np.asarray(result.history["seconds"])).tolist(),
+        "mean_J": np.asarray(result.history["mean_objective"]).tolist(),
+    }
+    extra[name] = {"steps": int(result.steps), "compile_seconds": result.compile_seconds}
+
+
+def _run(task, run_dir, preset, models, u0, target, test, train, converged, progress) -> dict:
     given = {"initial_state": u0, "target": target}
     batch = preset.sim_batch_size
     controls, states, objectives, seconds, extra = {}, {}, {}, {}, {}
@@ -163,8 +193,8 @@ def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> di
         for name in ("no_control", "nearest_training"):
             states[name], objectives[name] = _score(task, u0, controls[name], given, batch)
 
-        def gradient(name, init, **options):
-            result = baselines.solver_gradient(
+        def descend(init, **options):
+            return baselines.solver_gradient(
                 task.rollout,
                 task.control_objective,
                 u0,
@@ -176,22 +206,12 @@ def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> di
                 progress=progress,
                 **options,
             )
+
+        wdno = controls.get("wdno")
+        for name, result in _gradient_methods(descend, None, wdno, seconds, preset, converged):
             controls[name] = result.control
             states[name], objectives[name] = _score(task, u0, result.control, given, batch)
-            seconds[name] = result.seconds + result.compile_seconds
-            curves[name] = {
-                "seconds": np.asarray(result.history["seconds"]).tolist(),
-                "mean_J": np.asarray(result.history["mean_objective"]).tolist(),
-            }
-            extra[name] = {"steps": int(result.steps), "compile_seconds": result.compile_seconds}
-
-        budget = seconds.get("wdno")
-        if budget is not None:
-            gradient("gradient_equal_time", None, max_steps=10**6, time_budget=budget)
-        gradient("gradient_converged", None, max_steps=preset.gradient_steps)
-        if "wdno" in controls:
-            gradient("hybrid", controls["wdno"], max_steps=preset.hybrid_steps)
-            curves["hybrid"]["seconds"] = [s + seconds["wdno"] for s in curves["hybrid"]["seconds"]]
+            _record_descent(name, result, seconds, curves, extra)
     return _write(
         task,
         run_dir,
@@ -208,7 +228,9 @@ def _run(task, run_dir, preset, models, u0, target, test, train, progress) -> di
     )
 
 
-def _run_inverse(task, run_dir, preset, models, u0, target, test, train, progress) -> dict:
+def _run_inverse(
+    task, run_dir, preset, models, u0, target, test, train, converged, progress
+) -> dict:
     """The inverse problem: every method decides the initial state (module docstring)."""
     given = {"target": target}
     batch = preset.sim_batch_size
@@ -230,8 +252,8 @@ def _run_inverse(task, run_dir, preset, models, u0, target, test, train, progres
             task, nearest, control, given, batch
         )
 
-        def gradient(name, init, **options):
-            result = baselines.initial_state_gradient(
+        def descend(init, **options):
+            return baselines.initial_state_gradient(
                 task.rollout,
                 task.control_objective,
                 given,
@@ -244,25 +266,16 @@ def _run_inverse(task, run_dir, preset, models, u0, target, test, train, progres
                 progress=progress,
                 **options,
             )
+
+        start = states["nearest_training"][:, 0]
+        # The hybrid starts from the initial state the solver started from (floored).
+        wdno = states["wdno"][:, 0] if "wdno" in states else None
+        for name, result in _gradient_methods(descend, start, wdno, seconds, preset, converged):
             controls[name] = control
             states[name], objectives[name] = _score(
                 task, result.initial_state, control, given, batch
             )
-            seconds[name] = result.seconds + result.compile_seconds
-            curves[name] = {
-                "seconds": np.asarray(result.history["seconds"]).tolist(),
-                "mean_J": np.asarray(result.history["mean_objective"]).tolist(),
-            }
-            extra[name] = {"steps": int(result.steps), "compile_seconds": result.compile_seconds}
-
-        start = states["nearest_training"][:, 0]
-        budget = seconds.get("wdno")
-        if budget is not None:
-            gradient("gradient_equal_time", start, max_steps=10**6, time_budget=budget)
-        gradient("gradient_converged", start, max_steps=preset.gradient_steps)
-        if "wdno" in states:  # from the initial state the solver started from (floored)
-            gradient("hybrid", states["wdno"][:, 0], max_steps=preset.hybrid_steps)
-            curves["hybrid"]["seconds"] = [s + seconds["wdno"] for s in curves["hybrid"]["seconds"]]
+            _record_descent(name, result, seconds, curves, extra)
     for name, state in states.items():  # how far each found u0 is from the test trajectory's
         axes = tuple(range(1, u0.ndim))
         extra.setdefault(name, {})["initial_misfit_mean"] = float(
