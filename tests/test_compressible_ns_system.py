@@ -146,7 +146,10 @@ def _check_run(run, data, models):
     assert (data / "train.hdf5").is_file() and (data / "test.hdf5").is_file()
     record = json.loads((run / "run.json").read_text())
     assert record["system"] == "compressible-ns" and record["preset"]["name"] == "tiny"
-    assert set(json.loads((run / "train.json").read_text())) == set(models)
+    # With WDNO the demo also trains its control model and solves the inverse problem.
+    control = {"wdno_control"} if "wdno" in models else set()
+    assert set(json.loads((run / "train.json").read_text())) == set(models) | control
+    assert (run / "control.md").is_file() == bool(control)
     names = [f"fields_{field}" for field in FIELDS] + ["per_time_mae", "training_loss"]
     for name in names:
         assert (run / "figures" / f"{name}.png").stat().st_size > 1000

@@ -432,9 +432,10 @@ def _descend(
 ):
     """Adam on ``decision`` (the controls or the encoded initial states, ``fixed`` the other),
     batched; returns ``(decision, history, seconds, compile_seconds, stopped)``."""
+    caller = "solver_gradient" if variable == "control" else "initial_state_gradient"
     if max_steps < 0 or window < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(
-            f"solver_gradient: need max_steps >= 0, window >= 1, batch_size >= 1 or None; got "
+            f"{caller}: need max_steps >= 0, window >= 1, batch_size >= 1 or None; got "
             f"{max_steps}, {window}, {batch_size}"
         )
     num = decision.shape[0]
@@ -484,12 +485,12 @@ def _descend(
         if not finite.any():
             bar.close()
             raise FloatingPointError(
-                f"solver_gradient: J is non-finite for every problem at step {index}; lower "
+                f"{caller}: J is non-finite for every problem at step {index}; lower "
                 f"learning_rate (now {float(schedule(index)):.3g}) or check the starting point"
             )
         if not finite.all() and not frozen_warned:
             warnings.warn(
-                f"solver_gradient: J is non-finite at step {index} for problems "
+                f"{caller}: J is non-finite at step {index} for problems "
                 f"{np.flatnonzero(~finite)[:10].tolist()}: they keep their last iterate; the "
                 "mean J is over the others",
                 stacklevel=3,
