@@ -100,7 +100,7 @@ class _System:
             "--data",
             type=pathlib.Path,
             default=None,
-            help=f"data directory (default: data/{self.name}-<preset>)",
+            help=f"data directory (default: data/{self.name}-<data preset of --preset>)",
         )
         parser.add_argument(
             "--models",
@@ -126,9 +126,14 @@ class _System:
         return pathlib.Path(f"runs/{self.name}-{getattr(args, 'preset', None) or 'cpu'}")
 
     def data_dir(self, args) -> pathlib.Path:
-        return (
-            args.data if args.data is not None else pathlib.Path(f"data/{self.name}-{args.preset}")
-        )
+        """``--data``, else ``data/<system>-<data preset>``: a run preset names its data preset
+        (``cpu-hour`` trains on the ``cpu`` data), ``generate``'s ``--preset`` is one."""
+        if args.data is not None:
+            return args.data
+        name = args.preset
+        if name in self.task.presets:
+            name = self.task.presets[name].data
+        return pathlib.Path(f"data/{self.name}-{name}")
 
     def preset(self, args):
         from wdno.preset import OVERRIDES

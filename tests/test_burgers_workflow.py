@@ -353,3 +353,15 @@ def test_burgers_control_notebook(demo_run, tmp_path, monkeypatch, run_notebook)
     ]
     assert len(images) == 1
     assert not (tmp_path / "runs").exists()  # the overrides took effect
+
+
+def test_default_data_directory_is_the_run_presets_data():
+    # `--preset cpu-hour` trains on the cpu data: no second copy under data/burgers-cpu-hour.
+    import argparse
+
+    from experiments import _options
+
+    system = _options._System("burgers", lambda: TASK, {})
+    for preset, expected in (("cpu-hour", "cpu"), ("cpu", "cpu"), ("tiny", "tiny")):
+        args = argparse.Namespace(data=None, preset=preset)
+        assert system.data_dir(args).as_posix() == f"data/burgers-{expected}"
