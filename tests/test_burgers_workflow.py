@@ -281,7 +281,7 @@ def test_paper_preset_matches_the_paper():
     assert (enc.wavelet, enc.mode, enc.level) == ("bior2.4", "periodization", 1)
     assert paper.sampling_steps == 50
     assert paper.scale_round_up  # the original's int(max) + 1 channel scales
-    assert set(presets.RUN_PRESETS) == {"tiny", "cpu", "paper"}
+    assert set(presets.RUN_PRESETS) == {"tiny", "cpu", "cpu-hour", "paper"}
 
 
 def test_paper_preset_ends_at_zero_learning_rate():

@@ -16,14 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _untrained import untrained_simulator
 from flax import nnx
 
 from wdno import diffusion
 from wdno.control import Controller, GuidanceSettings
-from wdno.nets.unet import UNet, UNetConfig
-from wdno.simulators.diffusion import DiffusionSimulator
 from wdno.simulators.sampling import SamplerConfig
-from wdno.transforms import encoding, normalization
+from wdno.transforms import encoding
 
 HEAT_PATH = pathlib.Path(__file__).parents[1] / "docs" / "examples" / "heat_system.py"
 _spec = importlib.util.spec_from_file_location("heat_system_control", HEAT_PATH)
@@ -38,23 +37,7 @@ SAMPLER = SamplerConfig(num_steps=4)
 def _model(transform="wavelet", target=True, seed=0):
     config = encoding.EncodingConfig(transform=transform, wavelet="bior2.4", level=1)
     layout = encoding.make_layout(config, (T, X, 1), (T - 1, X, 1), target=target)
-    network = UNetConfig(
-        layout.num_channels,
-        dim=8,
-        dim_mults=(1, 2),
-        num_groups=2,
-        attention=False,
-        linear_attention=False,
-        init_kernel_size=3,
-    )
-    return DiffusionSimulator(
-        model=UNet(network, rngs=nnx.Rngs(seed)),
-        layout=layout,
-        normalizer=normalization.Normalizer(np.full(layout.num_channels, 2.0, np.float32)),
-        schedule=diffusion.make_schedule("cosine", 1000),
-        step=0,
-        prediction="eps",
-    )
+    return untrained_simulator(layout, 2.0, seed=seed)
 
 
 def _problems(num=3, seed=0):

@@ -14,15 +14,12 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
+from _untrained import untrained_simulator
 
 from systems.era5 import observations
-from wdno import diffusion
 from wdno.control import GuidanceSettings, GuidedForecaster
-from wdno.nets.unet import UNet, UNetConfig
-from wdno.simulators.diffusion import DiffusionSimulator
 from wdno.simulators.sampling import SamplerConfig
-from wdno.transforms import encoding, normalization
+from wdno.transforms import encoding
 
 T, X, PAST = 9, 16, 3
 SAMPLER = SamplerConfig(num_steps=4)
@@ -38,23 +35,7 @@ def _model(transform="wavelet", target=False, control=False):
         target=target,
         past_frames=1 if target else PAST,
     )
-    network = UNetConfig(
-        layout.num_channels,
-        dim=8,
-        dim_mults=(1, 2),
-        num_groups=2,
-        attention=False,
-        linear_attention=False,
-        init_kernel_size=3,
-    )
-    return DiffusionSimulator(
-        model=UNet(network, rngs=nnx.Rngs(0)),
-        layout=layout,
-        normalizer=normalization.Normalizer(np.full(layout.num_channels, 2.0, np.float32)),
-        schedule=diffusion.make_schedule("cosine", 1000),
-        step=0,
-        prediction="eps",
-    )
+    return untrained_simulator(layout, 2.0)
 
 
 def _truth(num=3):

@@ -14,17 +14,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
+from _untrained import untrained_simulator
 
 from systems.compressible_ns import control as cns_control
 from systems.compressible_ns import solver as cns_solver
 from systems.compressible_ns.task import TASK as CNS
-from wdno import diffusion
 from wdno.control import Controller, GuidanceSettings, baselines
-from wdno.nets.unet import UNet, UNetConfig
-from wdno.simulators.diffusion import DiffusionSimulator
 from wdno.simulators.sampling import SamplerConfig
-from wdno.transforms import encoding, normalization
+from wdno.transforms import encoding
 
 T, X, F = 9, 16, 3
 
@@ -205,23 +202,7 @@ def test_diverged_problems_are_frozen_not_fatal():
 def _inverse_model():
     config = encoding.EncodingConfig(wavelet="bior2.4", level=1)
     layout = encoding.make_layout(config, (T, X, F), None, target=True, initial_given=False)
-    network = UNetConfig(
-        layout.num_channels,
-        dim=8,
-        dim_mults=(1, 2),
-        num_groups=2,
-        attention=False,
-        linear_attention=False,
-        init_kernel_size=3,
-    )
-    return DiffusionSimulator(
-        model=UNet(network, rngs=nnx.Rngs(0)),
-        layout=layout,
-        normalizer=normalization.Normalizer(np.full(layout.num_channels, 0.3, np.float32)),
-        schedule=diffusion.make_schedule("cosine", 1000),
-        step=0,
-        prediction="eps",
-    )
+    return untrained_simulator(layout, 0.3)
 
 
 def test_controller_scores_the_generated_initial_state_with_the_solver():
